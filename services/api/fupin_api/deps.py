@@ -1,0 +1,100 @@
+"""Typed dependencies: one transaction per request, the caller's principal, and permission checks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin import jobs
+from fupin.areas.scope import scope_pattern
+from fupin.auth import service as auth_service
+from fupin.auth.permissions import Perm, require
+from fupin.auth.principal import Principal
+from fupin.errors import Unauthorized
+from fupin.settings import Settings
+
+log = logging.getLogger("fupin.api")
+oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Commit on success, roll back on error; then hand new job rows to arq (they are durable already)."""
+    settings: Settings = request.app.state.settings
+    async with request.app.state.sessionmaker() as session:
+        await session.begin()
+        await session.execute(
+            text("SELECT set_config('statement_timeout', :t, true)"), {"t": str(settings.db_statement_timeout_ms)}
+        )
+        try:
+            yield session
+            keys = jobs.requested_keys(session)
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+    if keys:
+        await enqueue_jobs(request, keys)
+
+
+async def enqueue_jobs(request: Request, keys: list[str]) -> None:
+    """Best effort: if Redis is down the rows stay pending and the sweeper delivers them."""
+    pool = getattr(request.app.state, "arq", None)
+    if pool is None:
+        return
+    try:
+        for key in keys:
+            await pool.enqueue_job("run_job", key, _job_id=key)
+        async with request.app.state.sessionmaker() as session, session.begin():
+            await jobs.mark_enqueued(session, keys)
+    except Exception:  # the outbox row is committed; the sweeper will deliver it
+        log.warning("enqueue failed for %s; left to the sweeper", keys, exc_info=True)
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_principal(
+    request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
+    if not token:
+        raise Unauthorized("auth.missing_token", "authentication required", "需要登录")
+    principal = await auth_service.principal_from_token(session, settings=settings, token=token)
+    # RLS second wall: this transaction only sees rows in the caller's area.
+    await session.execute(
+        text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)}
+    )
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+class Authorize:
+    """Dependency that admits the caller only with `perm`; routes carry it so tests can list them."""
+
+    def __init__(self, perm: Perm) -> None:
+        self.perm = perm
+
+    async def __call__(self, principal: PrincipalDep) -> Principal:
+        require(principal.role, self.perm)
+        return principal
+
+
+def Authorized(perm: Perm) -> Any:
+    """`principal: Principal = Authorized(Perm.x)`: the caller, admitted only with `perm`."""
+    return Depends(Authorize(perm))

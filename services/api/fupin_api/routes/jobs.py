@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from fupin import jobs
+from fupin.audit import service as audit
+from fupin.auth.permissions import Perm
+from fupin.auth.principal import Principal
+from fupin.errors import not_found
+from fupin.platform_jobs import AUDIT_VERIFY
+from fupin.schema import FupinSchema, Page
+from fupin_api.deps import Authorized, SessionDep
+from fupin_api.problems import problem_responses
+
+router = APIRouter(tags=["jobs"])
+
+
+class JobRunRead(FupinSchema):
+    id: uuid.UUID
+    kind: str
+    key: str
+    status: str
+    attempts: int
+    last_error: str | None
+    result: dict[str, Any] | None
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@router.get("/jobs", summary="List background job runs", response_model=Page[JobRunRead], responses=problem_responses(403))
+async def list_jobs(
+    session: SessionDep,
+    principal: Principal = Authorized(Perm.job_read),
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[JobRunRead]:
+    stmt = select(jobs.JobRun).order_by(jobs.JobRun.created_at.desc()).limit(limit)
+    if kind:
+        stmt = stmt.where(jobs.JobRun.kind == kind)
+    rows = (await session.scalars(stmt)).all()
+    return Page[JobRunRead](items=[JobRunRead.model_validate(r) for r in rows])
+
+
+@router.get("/jobs/{run_id}", summary="Get one job run", response_model=JobRunRead, responses=problem_responses(403, 404))
+async def get_job(run_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.job_read)) -> JobRunRead:
+    run = await session.get(jobs.JobRun, run_id)
+    if run is None:
+        raise not_found("job")
+    return JobRunRead.model_validate(run)
+
+
+@router.post(
+    "/jobs/audit-verify", summary="Ask the worker to verify the audit hash chain now",
+    response_model=JobRunRead, status_code=202, responses=problem_responses(403),
+)
+async def trigger_audit_verify(session: SessionDep, principal: Principal = Authorized(Perm.job_trigger)) -> JobRunRead:
+    key = f"{AUDIT_VERIFY}:manual:{uuid.uuid4().hex[:12]}"
+    run, _ = await jobs.request_job(session, kind=AUDIT_VERIFY, key=key, requested_by=principal.username)
+    await audit.record(session, principal, action="job.request", entity="job", entity_id=key)
+    return JobRunRead.model_validate(run)

@@ -1,0 +1,72 @@
+"""arq WorkerSettings: one generic `run_job(key)` function, the sweeper on cron and at start-up."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from typing import Any
+
+from arq import cron
+from arq.connections import RedisSettings
+
+from fupin.db import app_url, make_engine, make_sessionmaker
+from fupin.settings import get_settings
+from fupin_worker import runner, sweeper
+
+log = logging.getLogger("fupin.worker")
+
+# Domain modules whose @jobs.handler registrations the worker needs.
+HANDLER_MODULES = ["fupin.platform_jobs"]
+
+
+def _load_handlers() -> None:
+    for name in HANDLER_MODULES:
+        importlib.import_module(name)
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    _load_handlers()
+    engine = make_engine(app_url(settings), name="fupin-worker", pool_size=4)
+    ctx["settings"] = settings
+    ctx["engine"] = engine
+    ctx["sessionmaker"] = make_sessionmaker(engine)
+    await sweeper.sweep(ctx["sessionmaker"], settings, ctx["redis"])
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["engine"].dispose()
+
+
+async def run_job(ctx: dict[str, Any], key: str) -> str:
+    return await runner.execute(ctx["sessionmaker"], ctx["settings"], key)
+
+
+async def sweep(ctx: dict[str, Any]) -> list[str]:
+    return await sweeper.sweep(ctx["sessionmaker"], ctx["settings"], ctx["redis"])
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, default=str).encode()
+
+
+def _loads(raw: bytes) -> Any:
+    return json.loads(raw)
+
+
+_settings = get_settings()
+
+
+class WorkerSettings:
+    functions = [run_job]
+    cron_jobs = [cron(sweep, second={0, 30}, unique=True, run_at_startup=False)]
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = RedisSettings.from_dsn(_settings.redis_url or "redis://127.0.0.1:6379/0")
+    queue_name = _settings.queue_name
+    job_timeout = _settings.job_timeout_seconds
+    max_tries = 5
+    job_serializer = staticmethod(_dumps)
+    job_deserializer = staticmethod(_loads)
+    health_check_key = f"{_settings.queue_name}:health"

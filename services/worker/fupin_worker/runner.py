@@ -1,0 +1,79 @@
+"""The only code that changes JobRun.status: claim, run the domain handler, commit effects with `done`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fupin import jobs
+from fupin.db import ALL_AREAS, set_area_scope
+from fupin.errors import DomainError
+from fupin.settings import Settings
+
+log = logging.getLogger("fupin.worker")
+
+
+async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, key: str) -> str:
+    """Run the job `key` once. Returns what happened: done, already_done, busy, unknown, failed, dead."""
+    async with sessionmaker() as session, session.begin():
+        marked = await session.execute(
+            update(jobs.JobRun)
+            .where(
+                jobs.JobRun.key == key,
+                jobs.JobRun.status.in_([jobs.JobStatus.pending.value, jobs.JobStatus.failed.value,
+                                        jobs.JobStatus.running.value]),
+            )
+            .values(attempts=jobs.JobRun.attempts + 1, status=jobs.JobStatus.running.value,
+                    started_at=datetime.now(UTC))
+            .returning(jobs.JobRun.id)
+        )
+        if marked.first() is None:
+            status = await session.scalar(select(jobs.JobRun.status).where(jobs.JobRun.key == key))
+            return "unknown" if status is None else "already_done" if status == "done" else str(status)
+    try:
+        async with sessionmaker() as session, session.begin():
+            await set_area_scope(session, ALL_AREAS)
+            run = await session.scalar(
+                select(jobs.JobRun)
+                .where(jobs.JobRun.key == key, jobs.JobRun.status != jobs.JobStatus.done.value)
+                .with_for_update(skip_locked=True)
+            )
+            if run is None:
+                return "busy"
+            result = await jobs.handler_for(run.kind)(session, run)
+            if settings.fault_sleep_seconds:
+                # Test hook: a window in which a kill leaves the effects uncommitted.
+                await asyncio.sleep(settings.fault_sleep_seconds)
+            run.status = jobs.JobStatus.done.value
+            run.result = result
+            run.last_error = None
+            run.finished_at = datetime.now(UTC)
+        log.info("job %s done: %s", key, result)
+        return "done"
+    except DomainError as exc:
+        await _record_failure(sessionmaker, key, f"{exc.code}: {exc.message_en}", permanent=True)
+        return "dead"
+    except Exception as exc:
+        log.exception("job %s failed", key)
+        await _record_failure(sessionmaker, key, repr(exc)[:2000], permanent=False)
+        return "failed"
+
+
+async def _record_failure(sessionmaker: async_sessionmaker[AsyncSession], key: str, error: str, *, permanent: bool) -> None:
+    async with sessionmaker() as session, session.begin():
+        run = await session.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key).with_for_update())
+        if run is None or run.status == jobs.JobStatus.done.value:
+            return
+        dead = permanent or run.attempts >= jobs.MAX_ATTEMPTS
+        run.status = (jobs.JobStatus.dead if dead else jobs.JobStatus.failed).value
+        run.last_error = error
+        run.finished_at = datetime.now(UTC)
+
+
+def summary(result: Any) -> str:
+    return str(result)

@@ -1,0 +1,180 @@
+"""Users, password hashing (argon2) and short-lived HS256 access tokens."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin.areas.codes import level_of
+from fupin.auth.models import User
+from fupin.auth.principal import Principal
+from fupin.auth.roles import Role
+from fupin.errors import Conflict, DomainError, Unauthorized
+from fupin.settings import Settings
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown so timing does not reveal which usernames exist.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _bad_credentials() -> Unauthorized:
+    return Unauthorized("auth.bad_credentials", "wrong username or password", "用户名或密码错误")
+
+
+async def create_user(
+    session: AsyncSession, *, username: str, password: str, role: Role, area_code: str, full_name: str = ""
+) -> User:
+    level_of(area_code)
+    existing = await session.scalar(select(User.id).where(User.username == username))
+    if existing is not None:
+        raise Conflict("user.exists", f"user {username} exists", f"用户 {username} 已存在")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role.value,
+        area_code=area_code,
+        full_name=full_name,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def authenticate(session: AsyncSession, *, settings: Settings, username: str, password: str) -> User:
+    """Check a password; after `login_max_failures` wrong tries the account locks for a while (429)."""
+    user = await session.scalar(select(User).where(User.username == username).with_for_update())
+    now = datetime.now(UTC)
+    if user is None:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_DUMMY_HASH, password)
+        raise _bad_credentials()
+    if user.locked_until is not None and user.locked_until > now:
+        retry = int((user.locked_until - now).total_seconds()) + 1
+        raise DomainError(
+            "auth.locked",
+            "too many failed logins; try again later",
+            "登录失败次数过多,请稍后再试",
+            status=429,
+            extra={"retry_after": retry},
+        )
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= settings.login_max_failures:
+            user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
+            user.failed_logins = 0
+        # The failure count must survive the error response, so the caller commits it.
+        raise _bad_credentials() from None
+    if not user.active:
+        raise _bad_credentials()
+    user.failed_logins = 0
+    user.locked_until = None
+    return user
+
+
+def issue_token(user: User, settings: Settings) -> str:
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": str(user.id),
+        "role": user.role,
+        "area": user.area_code,
+        "ver": user.token_version,
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=settings.jwt_ttl_seconds),
+    }
+    return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
+
+
+async def principal_from_token(session: AsyncSession, *, settings: Settings, token: str) -> Principal:
+    """Role and area come from the database row, not the claims, so a deactivated user is out at once."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret,
+            algorithms=["HS256"],
+            options={"require": ["exp", "sub", "iat", "nbf"]},
+        )
+        user_id = uuid.UUID(str(claims["sub"]))
+    except (jwt.PyJWTError, ValueError, KeyError):
+        raise Unauthorized("auth.invalid_token", "invalid or expired token", "令牌无效或已过期") from None
+    user = await session.get(User, user_id)
+    if user is None or not user.active or user.token_version != claims.get("ver"):
+        raise Unauthorized("auth.invalid_token", "invalid or expired token", "令牌无效或已过期")
+    return Principal(user_id=user.id, username=user.username, role=Role(user.role), area_code=user.area_code)
+
+
+async def add_user(
+    session: AsyncSession, *, principal: Principal, username: str, password: str, role: Role, area_code: str,
+    full_name: str = "",
+) -> User:
+    """An admin creates users only inside its own area, and never machine or system principals."""
+    from fupin.areas.scope import visible
+    from fupin.audit import service as audit
+
+    if role in (Role.system, Role.bank):
+        raise Conflict("user.role_not_assignable", f"role {role} is not for people", f"角色 {role} 不能分配给用户")
+    if not visible(principal, area_code):
+        raise Conflict("user.area_outside_scope", "area is outside your scope", "区划超出管辖范围")
+    user = await create_user(
+        session, username=username, password=password, role=role, area_code=area_code, full_name=full_name
+    )
+    await audit.record(
+        session, principal, action="user.create", entity="user", entity_id=user.id, area_code=area_code,
+        after={"username": username, "role": role.value, "area_code": area_code},
+    )
+    return user
+
+
+async def get_user(session: AsyncSession, *, principal: Principal, user_id: uuid.UUID) -> User:
+    from fupin.areas.scope import visible
+    from fupin.errors import not_found
+
+    user = await session.get(User, user_id)
+    if user is None or not visible(principal, user.area_code):
+        raise not_found("user")
+    return user
+
+
+async def update_user(
+    session: AsyncSession, *, principal: Principal, user_id: uuid.UUID, active: bool | None, password: str | None,
+    full_name: str | None,
+) -> User:
+    from fupin.audit import service as audit
+
+    user = await get_user(session, principal=principal, user_id=user_id)
+    before = {"active": user.active, "full_name": user.full_name}
+    if active is not None and active != user.active:
+        user.active = active
+        user.token_version += 1
+    if password is not None:
+        user.password_hash = hash_password(password)
+        user.token_version += 1
+    if full_name is not None:
+        user.full_name = full_name
+    await session.flush()
+    await audit.record(
+        session, principal, action="user.update", entity="user", entity_id=user.id, area_code=user.area_code,
+        before=before, after={"active": user.active, "full_name": user.full_name, "password_changed": password is not None},
+    )
+    return user
+
+
+async def list_users(session: AsyncSession, *, principal: Principal, limit: int, offset: int) -> list[User]:
+    from fupin.areas.scope import scoped
+
+    stmt = scoped(select(User), principal, User.area_code).order_by(User.username).limit(limit).offset(offset)
+    return list((await session.scalars(stmt)).all())

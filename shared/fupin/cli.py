@@ -1,0 +1,170 @@
+"""`fupin` command line: migrations, bootstrap users and areas, OpenAPI export, audit verification, dev run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin.auth.principal import SYSTEM
+from fupin.auth.roles import Role
+from fupin.db import make_engine, make_sessionmaker, owner_url, unit_of_work
+from fupin.settings import Settings, get_settings
+
+app = typer.Typer(help="fupin 扶贫 backend tools", no_args_is_help=True)
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    if not settings.database_url:
+        typer.echo("FUPIN_DATABASE_URL is not set (make run sets it for the embedded server)", err=True)
+        raise typer.Exit(2)
+    return settings
+
+
+def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def go() -> T:
+        # Bootstrap commands run as the owner: they may create the very first admin.
+        engine = make_engine(owner_url(_settings()), name="fupin-cli", pool_size=1)
+        try:
+            async with unit_of_work(make_sessionmaker(engine)) as session:
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+@app.command()
+def migrate(revision: str = "head") -> None:
+    """Apply Alembic migrations (alembic upgrade head)."""
+    from fupin.migrate import upgrade
+
+    upgrade(_settings().database_url, revision)
+    typer.echo(f"migrated to {revision}")
+
+
+@app.command("create-area")
+def create_area(
+    code: str, name: str, population: Annotated[int, typer.Option(help="registered rural population")] = 0
+) -> None:
+    """Create an area; its level follows from the 12-digit code."""
+    from fupin.areas import service
+
+    async def go(session: AsyncSession) -> None:
+        await service.create_area(session, principal=SYSTEM, code=code, name=name, population=population)
+
+    _with_session(go)
+    typer.echo(f"area {code} {name} created")
+
+
+@app.command("create-user")
+def create_user(
+    username: str,
+    role: Annotated[Role, typer.Option(help="role")],
+    area: Annotated[str, typer.Option(help="12-digit area code of the user's scope")],
+    full_name: str = "",
+) -> None:
+    """Create a user; the password comes from FUPIN_PASSWORD or stdin."""
+    from fupin.audit import service as audit
+    from fupin.auth import service
+
+    password = os.environ.get("FUPIN_PASSWORD") or sys.stdin.readline().strip()
+    if len(password) < 8:
+        typer.echo("password must have at least 8 characters", err=True)
+        raise typer.Exit(2)
+
+    async def go(session: AsyncSession) -> None:
+        user = await service.create_user(
+            session, username=username, password=password, role=role, area_code=area, full_name=full_name
+        )
+        await audit.record(session, SYSTEM, action="user.create", entity="user", entity_id=user.id, area_code=area,
+                           after={"username": username, "role": role.value})
+
+    _with_session(go)
+    typer.echo(f"user {username} ({role.value}, {area}) created")
+
+
+@app.command("verify-audit")
+def verify_audit() -> None:
+    """Recompute the audit hash chain; exit 1 naming the first broken row."""
+    from fupin.audit import service as audit
+
+    report = _with_session(audit.verify_chain)
+    typer.echo(f"{'OK' if report.ok else 'BROKEN'}: {report.rows} rows; {report.reason}"
+               + (f" (row id {report.first_bad_id})" if report.first_bad_id else ""))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("export-openapi")
+def export_openapi(out: Path = Path("openapi/openapi.json")) -> None:
+    """Write the app's OpenAPI document (a test fails when the committed copy is stale)."""
+    from fupin_api.main import create_app
+    from fupin_api.openapi import render
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(create_app(Settings(database_url="postgresql+asyncpg://x@localhost/x"))), encoding="utf-8")
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def run(with_worker: bool = True) -> None:
+    """Development run: embedded PostgreSQL/Redis when no URLs are set, migrations, API and one worker."""
+    from fupin.devservers import start_embedded_postgres, start_embedded_redis
+    from fupin.migrate import upgrade
+
+    settings = get_settings()
+    env = dict(os.environ)
+    data = Path(settings.data_dir)
+    redis_proc = None
+    if not settings.database_url:
+        env["FUPIN_DATABASE_URL"] = start_embedded_postgres(data / "pg")
+        typer.echo(f"embedded PostgreSQL: {env['FUPIN_DATABASE_URL']}")
+    if not settings.redis_url:
+        env["FUPIN_REDIS_URL"], redis_proc = start_embedded_redis(data / "redis")
+        typer.echo(f"embedded Redis: {env['FUPIN_REDIS_URL']}")
+    upgrade(env["FUPIN_DATABASE_URL"])
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "fupin_api.asgi:app", "--host", settings.api_host, "--port",
+         str(settings.api_port)], env=env,
+    )]
+    if with_worker:
+        procs.append(subprocess.Popen([sys.executable, "-m", "arq", "fupin_worker.main.WorkerSettings"], env=env))
+    typer.echo(f"API on http://{settings.api_host}:{settings.api_port} (docs at /docs); Ctrl-C stops everything")
+    try:
+        while all(p.poll() is None for p in procs):
+            try:
+                procs[0].wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                continue
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(timeout=10)
+        if not settings.database_url:
+            import pgserver
+
+            pgserver.get_server(data / "pg", cleanup_mode="stop").cleanup()
+
+
+if __name__ == "__main__":
+    app()

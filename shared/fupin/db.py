@@ -1,0 +1,61 @@
+"""Engines, sessions, and the per-transaction area scope that row-level security reads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from fupin.settings import Settings
+
+ALL_AREAS = "%"
+
+
+def owner_url(settings: Settings) -> str:
+    return settings.database_url
+
+
+def app_url(settings: Settings) -> str:
+    """The non-owner role's URL: RLS is bypassed by table owners, so the app must not be one."""
+    if settings.app_database_url:
+        return settings.app_database_url
+    url = make_url(settings.database_url).set(username=settings.db_app_role)
+    url = url.set(password=settings.db_app_password or None)
+    return url.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, name: str, pool_size: int = 10, pool_timeout: float = 5.0) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": name, "timezone": "UTC"}},
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def set_area_scope(session: AsyncSession, scope_prefix: str) -> None:
+    """Set the RLS scope for the current transaction only (SET LOCAL semantics via set_config).
+
+    `scope_prefix` is a LIKE pattern: the caller's area code cut to its level width plus '%',
+    or '%' for system actors. An unset scope matches nothing (deny by default).
+    """
+    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_prefix})
+
+
+@asynccontextmanager
+async def unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession], *, scope: str = ALL_AREAS
+) -> AsyncIterator[AsyncSession]:
+    """One transaction: commit on success, roll back on error. Used by the worker and the CLI."""
+    async with sessionmaker() as session, session.begin():
+        await set_area_scope(session, scope)
+        yield session

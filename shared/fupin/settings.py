@@ -1,0 +1,57 @@
+"""One Settings object for API, worker and CLI; every value comes from `FUPIN_*` variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FUPIN_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="Production hides /docs from anonymous callers."
+    )
+    database_url: str = Field(
+        "",
+        description="Owner connection (runs migrations), e.g. postgresql+asyncpg://root@127.0.0.1:5432/fupin. "
+        "Empty: `make run` starts the embedded PostgreSQL in .data/pg.",
+    )
+    app_database_url: str = Field(
+        "",
+        description="Connection used by API and worker; must be a role that does not own the tables so that "
+        "row-level security applies. Empty: database_url with the user replaced by db_app_role.",
+    )
+    db_app_role: str = Field("fupin_app", description="Non-owner login role the migrations create and grant to.")
+    db_app_password: str = Field("", description="Password set on db_app_role by the migrations (empty: none).")
+    db_pool_size: int = Field(10, description="Connections per process in the SQLAlchemy pool.")
+    db_pool_timeout: float = Field(5.0, description="Seconds to wait for a pooled connection before answering 503.")
+    db_statement_timeout_ms: int = Field(30_000, description="Per-statement timeout for API requests.")
+    redis_url: str = Field(
+        "", description="Redis for the arq queue, e.g. redis://127.0.0.1:6379/0. Empty: embedded Redis in .data/redis."
+    )
+    queue_name: str = Field("fupin:queue", description="arq queue name (tests use a private one).")
+    jwt_secret: str = Field("change-me-in-production-0123456789abcdef", description="HS256 key for access tokens.")
+    jwt_ttl_seconds: int = Field(900, description="Access-token lifetime.")
+    login_max_failures: int = Field(5, description="Failed logins before a user is locked out for login_lockout_seconds.")
+    login_lockout_seconds: int = Field(300, description="Lockout after too many failed logins.")
+    bank_signature_window_seconds: int = Field(300, description="Accepted clock skew for signed bank posts (±).")
+    max_body_bytes: int = Field(5 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
+    job_timeout_seconds: int = Field(600, description="arq job timeout.")
+    job_stale_seconds: int = Field(120, description="A queued run not started after this long is re-enqueued.")
+    sweeper_interval_seconds: int = Field(60, description="How often the sweeper looks for lost or missed runs.")
+    timezone: str = Field("Asia/Shanghai", description="Business day and quarter boundaries.")
+    api_host: str = Field("127.0.0.1", description="`make run` API bind address.")
+    api_port: int = Field(8000, description="`make run` API port.")
+    data_dir: str = Field(".data", description="Where embedded PostgreSQL and Redis keep their files.")
+    fault_sleep_seconds: float = Field(
+        0.0, description="Test fault hook: the worker sleeps this long inside a job's transaction before committing."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -26,7 +26,7 @@ def _load_handlers() -> None:
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    settings = get_settings()
+    settings = ctx.get("settings") or get_settings()
     _load_handlers()
     engine = make_engine(app_url(settings), name="fupin-worker", pool_size=4)
     ctx["settings"] = settings

@@ -71,7 +71,8 @@ async def test_api_to_redis_to_worker_to_postgres(client, owner_sessionmaker, te
     await worker.close()
     run = await _run(owner_sessionmaker, key)
     assert run.status == "done"
-    assert run.result and run.result["ok"] is True
+    assert run.result is not None
+    assert run.result["ok"] is True
     assert await _verified_rows(owner_sessionmaker, key) == 1
 
 
@@ -112,7 +113,7 @@ async def test_sigkill_mid_job_then_another_worker_completes_it_exactly_once(
 ):
     key = await _trigger(client, owner_sessionmaker, test_settings)
     env = {**os.environ, "FUPIN_FAULT_SLEEP_SECONDS": "30", "FUPIN_JOB_STALE_SECONDS": "0"}
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - the worker must be a real process to be killed
         [sys.executable, "-m", "arq", "fupin_worker.main.WorkerSettings"], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -131,7 +132,7 @@ async def test_sigkill_mid_job_then_another_worker_completes_it_exactly_once(
     # A fresh worker: its start-up sweep finds the run abandoned (unlocked, still "running") and
     # re-delivers it under a new arq id, since the killed delivery stays reserved until its lock expires.
     env["FUPIN_FAULT_SLEEP_SECONDS"] = "0"
-    second = subprocess.Popen(
+    second = subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, "-m", "arq", "fupin_worker.main.WorkerSettings"], env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -43,3 +43,17 @@ def install_docs(app: FastAPI) -> None:
 def render(app: FastAPI) -> str:
     spec: dict[str, Any] = app.openapi()
     return json.dumps(spec, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every APIRoute of the app. FastAPI ≥0.160 wraps included routers; our routers use no prefix,
+    so the wrapped routes carry their full paths."""
+    found: list[APIRoute] = []
+    stack: list[Any] = list(app.routes)
+    while stack:
+        route = stack.pop(0)
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            stack.extend(route.original_router.routes)
+    return found

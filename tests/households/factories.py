@@ -15,10 +15,8 @@ _seq = itertools.count(random.randint(0, 500) * 1000)
 def id_number(*, born: date = date(1980, 5, 17), sex: str = "M", region: str = "520201") -> str:
     """A valid, never-repeating 18-digit ID number (sequence varies the region's last digits and serial)."""
     n = next(_seq)
-    serial = n % 1000
-    if (serial % 2 == 1) != (sex == "M"):
-        serial = (serial + 1) % 1000
-    reg = region[:3] + f"{(int(region[3:]) + n // 1000) % 1000:03d}"
+    serial = (n % 500) * 2 + (1 if sex == "M" else 0)
+    reg = region[:3] + f"{(int(region[3:]) + n // 500) % 1000:03d}"
     if reg[:2] == "00":
         reg = "52" + reg[2:]
     first17 = reg + born.strftime("%Y%m%d") + f"{serial:03d}"

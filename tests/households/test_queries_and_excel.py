@@ -9,6 +9,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from fupin.auth.roles import Role
+from fupin.calendar import business_date
 from fupin.households.importer import HEADERS
 from fupin.households.models import Household, Member
 from fupin.loans.models import Loan
@@ -207,7 +208,7 @@ class TestListAndStats:
         h3 = (await client.get("/households", headers=office, params={"q": "孙三"})).json()["items"][0]
         ok = dict.fromkeys(["food", "clothing", "education", "medical", "housing"], True)
         r = await client.post(f"/households/{h3['id']}/transitions", headers=office,
-                              json={"to": "exited", "on": date.today().isoformat(), "year": 2026, "confirmations": ok})
+                              json={"to": "exited", "on": business_date().isoformat(), "year": 2026, "confirmations": ok})
         assert r.status_code == 201, r.text
         st = (await client.get("/stats/households", headers=office, params={"area": t0})).json()
         assert st["by_status"] == {"registered": 2, "exited": 1}

@@ -274,3 +274,22 @@ class TestHistory:
         async with owner_sessionmaker() as s, s.begin():  # even the owner hits the trigger
             with pytest.raises(Exception, match="append-only"):
                 await s.execute(text("DELETE FROM household_event WHERE household_id = :h"), {"h": h["id"]})
+
+
+class TestConcurrency:
+    async def test_two_households_racing_for_one_id_number(self, client, owner_sessionmaker, test_settings, county):
+        import asyncio
+
+        t0, t1 = county.townships
+        a = await hdr(owner_sessionmaker, test_settings, Role.township_station, t0)
+        b = await hdr(owner_sessionmaker, test_settings, Role.township_station, t1)
+        number = id_number()
+        r1, r2 = await asyncio.gather(
+            client.post("/households", headers=a, json=household_body(county.villages[t0][0],
+                                                                      members=[member(id_number=number)])),
+            client.post("/households", headers=b, json=household_body(county.villages[t1][0],
+                                                                      members=[member(id_number=number)])),
+        )
+        assert sorted([r1.status_code, r2.status_code]) == [201, 409]
+        loser = r1 if r1.status_code == 409 else r2
+        assert loser.json()["code"] == "member.id_duplicate"

@@ -11,7 +11,6 @@ import io
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,6 +24,7 @@ from fupin.areas.scope import in_scope, visible
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
+from fupin.calendar import business_date
 from fupin.errors import DomainError, RuleViolation
 from fupin.households import rules
 from fupin.households.models import Household, HouseholdEvent, Member
@@ -123,7 +123,7 @@ async def import_roster(session: AsyncSession, *, principal: Principal, content:
     if not rows:
         raise RuleViolation("import.empty", "the roster has no rows", "台账没有数据行")
     rep = _Report()
-    today = date.today()
+    today = business_date()
     villages = set(
         (await session.scalars(
             select(Area.code).where(Area.level == "village", in_scope(principal, Area.code))
@@ -293,8 +293,19 @@ def _yes(v: bool) -> str:
     return "是" if v else "否"
 
 
+def _cell(v: Any) -> Any:
+    """Text that a spreadsheet would run as a formula is quoted (CSV/formula injection)."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
+
+
 def roster_values(h: Household, m: Member, role: Role) -> list[Any]:
     """One exported row in the import layout (so an export re-imports), the ID shown per role."""
+    return [_cell(v) for v in _raw_values(h, m, role)]
+
+
+def _raw_values(h: Household, m: Member, role: Role) -> list[Any]:
     return [
         h.household_no, h.area_code, h.address, rules.CATEGORIES.get(h.category, h.category),
         rules.CAUSES.get(h.main_cause, h.main_cause), "、".join(rules.CAUSES.get(c, c) for c in h.secondary_causes),

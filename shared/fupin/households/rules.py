@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from fupin.auth.roles import Role
+from fupin.calendar import business_date
 from fupin.errors import RuleViolation
 
 # --- codes -------------------------------------------------------------------------------------
@@ -82,7 +83,7 @@ def parse_id(raw: str, *, today: date | None = None) -> IdInfo:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
         raise _bad("member.id_birth_date", "ID number carries an impossible birth date", "身份证号码出生日期无效", number) from None
-    if born > (today or date.today()) or born.year < 1880:
+    if born > (today or business_date()) or born.year < 1880:
         raise _bad("member.id_birth_date", "ID number carries a birth date in the future", "身份证号码出生日期无效", number)
     if check_digit(number[:17]) != number[17]:
         raise _bad("member.id_check_digit", "ID number check digit is wrong", "身份证号码校验位错误", number)

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import Level, level_of
@@ -16,6 +17,7 @@ from fupin.areas.models import Area
 from fupin.areas.scope import visible
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
+from fupin.calendar import business_date
 from fupin.errors import Conflict, Forbidden, RuleViolation, not_found
 from fupin.households import rules
 from fupin.households.models import Household, HouseholdEvent, Member
@@ -118,6 +120,20 @@ async def _refuse_taken(session: AsyncSession, principal: Principal, members: Se
             raise duplicate_id(principal, owners[m.id_number][1], m.id_number)
 
 
+async def _insert_members(session: AsyncSession, principal: Principal, members: Sequence[Member]) -> None:
+    """Insert under a savepoint: a concurrent registration of the same ID number loses the unique-index race
+    and answers the same 409 as the pre-check, not a bare integrity error."""
+    try:
+        async with session.begin_nested():
+            session.add_all(members)
+            await session.flush()
+    except IntegrityError as exc:
+        if "uq_member_active_id_number" not in str(exc.orig):
+            raise
+        await _refuse_taken(session, principal, members)
+        raise duplicate_id(principal, "", members[0].id_number) from None
+
+
 async def members_of(session: AsyncSession, household_id: uuid.UUID) -> list[Member]:
     stmt = select(Member).where(Member.household_id == household_id).order_by(Member.relation != rules.HEAD, Member.birth_date)
     return list((await session.scalars(stmt)).all())
@@ -146,7 +162,7 @@ async def create_household(session: AsyncSession, *, principal: Principal, data:
     await _refuse_taken(session, principal, members)
     session.add(h)
     await session.flush()
-    session.add_all(members)
+    await _insert_members(session, principal, members)
     session.add(_event(principal, h, kind="transition", on=data.applied_on, to_status="applied"))
     await session.flush()
     await audit.record(
@@ -186,7 +202,7 @@ async def update_household(
     before = {k: getattr(h, k) for k in changes}
     for k, v in changes.items():
         setattr(h, k, list(v) if k == "secondary_causes" else v)
-    session.add(_event(principal, h, kind="update", on=date.today(), details={"fields": sorted(changes)}))
+    session.add(_event(principal, h, kind="update", on=business_date(), details={"fields": sorted(changes)}))
     await session.flush()
     await audit.record(
         session, principal, action="household.update", entity="household", entity_id=h.id, area_code=h.area_code,
@@ -204,8 +220,8 @@ async def add_members(
     new = _members_from(h, items)
     _check_heads([*current, *new])
     await _refuse_taken(session, principal, new)
-    session.add_all(new)
-    session.add(_event(principal, h, kind="member", on=date.today(), details={"added": [str(m.id) for m in new]}))
+    await _insert_members(session, principal, new)
+    session.add(_event(principal, h, kind="member", on=business_date(), details={"added": [str(m.id) for m in new]}))
     await session.flush()
     await audit.record(
         session, principal, action="household.member_add", entity="household", entity_id=h.id,
@@ -230,7 +246,7 @@ async def update_member(
     for k, v in changes.items():
         setattr(m, k, v)
     _check_heads(current)
-    session.add(_event(principal, h, kind="member", on=date.today(),
+    session.add(_event(principal, h, kind="member", on=business_date(),
                        details={"member": str(m.id), "fields": sorted(changes)}))
     await session.flush()
     await audit.record(
@@ -259,7 +275,7 @@ async def transition(
             "household.step_not_yours", f"{target} is done by {owner}", f"该步骤应由 {owner} 办理",
             extra={"owner": str(owner)},
         )
-    if data.on > date.today():
+    if data.on > business_date():
         raise RuleViolation("household.date_in_future", "the step cannot be dated in the future", "日期不能晚于今天")
     last = await session.scalar(
         select(func.max(HouseholdEvent.occurred_on))

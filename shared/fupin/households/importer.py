@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import prefix_of
@@ -221,11 +221,14 @@ async def import_roster(session: AsyncSession, *, principal: Principal, content:
         m["_row"] = n
         member_rows[key2].append(n)
         members.append(m)
+    heads: dict[tuple[str, str], int] = defaultdict(int)
+    for m in members:
+        if m["relation"] == rules.HEAD:
+            heads[m["_key"]] += 1
     for key2 in households:
-        heads = [m for m in members if m["_key"] == key2 and m["relation"] == rules.HEAD]
-        if len(heads) != 1:
+        if heads[key2] != 1:
             rep.add(first_row[key2], _label("relation"), "household.head_count",
-                    f"household {key2[1]} needs exactly one 户主, has {len(heads)}")
+                    f"household {key2[1]} needs exactly one 户主, has {heads[key2]}")
     # set-based checks against the database
     owners = await id_owners(session, list(seen_ids))
     for number, (_, area) in owners.items():
@@ -234,8 +237,12 @@ async def import_roster(session: AsyncSession, *, principal: Principal, content:
                 f"ID number already belongs to an active household{extra}")
     if households:
         taken = await session.execute(
-            select(Household.area_code, Household.household_no)
-            .where(tuple_(Household.area_code, Household.household_no).in_(list(households)))
+            text(
+                "SELECT h.area_code, h.household_no FROM household h "
+                "JOIN unnest(CAST(:areas AS text[]), CAST(:nos AS text[])) AS u(a, n) "
+                "ON h.area_code = u.a AND h.household_no = u.n"
+            ),
+            {"areas": [k[0] for k in households], "nos": [k[1] for k in households]},
         )
         for area, no in taken.all():
             rep.add(first_row[(area, no)], _label("household_no"), "household.number_taken",

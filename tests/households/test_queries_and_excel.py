@@ -232,3 +232,20 @@ class TestListAndStats:
             (3, "人均纯收入", "import.household_inconsistent")]
         async with owner_sessionmaker() as s:
             assert await s.scalar(select(func.count()).select_from(Member).where(Member.area_code == v0)) == 0
+
+
+class TestImportShape:
+    async def test_not_a_workbook_and_missing_column(self, client, owner_sessionmaker, test_settings):
+        county = await new_county(owner_sessionmaker, townships=1, villages=1)
+        office = await token_for(owner_sessionmaker, test_settings, role=Role.poverty_office, area_code=county.code)
+        r = await client.post("/households/import", headers={**office, "content-type": XLSX}, content=b"not a zip")
+        assert r.status_code == 422
+        assert r.json()["code"] == "import.not_xlsx"
+        wb = Workbook()
+        wb.active.append([h for h in HEADERS if h != "身份证号"])
+        out = io.BytesIO()
+        wb.save(out)
+        r = await client.post("/households/import", headers={**office, "content-type": XLSX}, content=out.getvalue())
+        assert r.status_code == 422
+        assert r.json()["extra"]["errors"][0]["code"] == "import.column_missing"
+        assert r.json()["extra"]["errors"][0]["column"] == "身份证号"

@@ -9,12 +9,15 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+import zipfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from xml.etree import ElementTree as ET
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +35,8 @@ from fupin.households.schemas import ImportResult, RowError
 from fupin.households.service import id_owners
 
 MAX_ROWS = 200_000
+MAX_UNZIPPED = 200 * 1024 * 1024
+# Entity expansion: the stdlib parser uses expat >= 2.4, which refuses billion-laughs amplification.
 # key, header (Chinese, as offices write it), required
 COLUMNS: list[tuple[str, str, bool]] = [
     ("household_no", "户编号", True),
@@ -73,44 +78,101 @@ class _Report:
         self.errors.append(RowError(row=row, column=column, code=code, message=message))
 
 
-def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v).strip()
-
-
 def _bool(v: str) -> bool | None:
     low = v.lower()
     return True if low in _TRUE else False if low in _FALSE else None
 
 
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+def _col_index(ref: str) -> int:
+    n = 0
+    for ch in ref:
+        if not ch.isalpha():
+            break
+        n = n * 26 + (ord(ch.upper()) - 64)
+    return n - 1
+
+
+def _all_text(el: ET.Element) -> str:
+    return "".join(t.text or "" for t in el.iter(f"{_NS}t"))
+
+
+def _sheet_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
+    """Stream the first worksheet's rows as text, straight from the OOXML parts.
+
+    openpyxl builds an object per cell and is several times slower; a roster is plain values, so
+    shared strings, inline strings, numbers and booleans are all we read.
+    """
+    zf = zipfile.ZipFile(io.BytesIO(content))
+    if sum(i.file_size for i in zf.infolist()) > MAX_UNZIPPED:  # zip bomb
+        raise ValueError("workbook too large when unpacked")
+    names = set(zf.namelist())
+    book = ET.fromstring(zf.read("xl/workbook.xml"))
+    first = book.find(f"{_NS}sheets/{_NS}sheet")
+    if first is None:
+        raise KeyError("no sheet")
+    rid = first.get(f"{_REL_NS}id")
+    rels = ET.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    target = next(r.get("Target", "") for r in rels.iter(f"{_PKG_REL_NS}Relationship") if r.get("Id") == rid)
+    path = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    shared: list[str] = []
+    if "xl/sharedStrings.xml" in names:
+        shared = [_all_text(si) for si in ET.fromstring(zf.read("xl/sharedStrings.xml")).iter(f"{_NS}si")]
+    auto_row = 0
+    with zf.open(path) as fh:
+        for _, el in ET.iterparse(fh, events=("end",)):
+            if el.tag != f"{_NS}row":
+                continue
+            auto_row = int(el.get("r") or auto_row + 1)
+            values: list[str] = []
+            for pos, c in enumerate(el.iter(f"{_NS}c")):
+                ref = c.get("r")
+                idx = _col_index(ref) if ref else pos
+                kind = c.get("t", "n")
+                if kind == "inlineStr":
+                    val = _all_text(c)
+                else:
+                    v = c.find(f"{_NS}v")
+                    raw = v.text or "" if v is not None else ""
+                    val = shared[int(raw)] if kind == "s" and raw else raw
+                    if kind == "n" and raw.endswith(".0"):
+                        val = raw[:-2]
+                if idx >= len(values):
+                    values.extend([""] * (idx + 1 - len(values)))
+                values[idx] = val.strip()
+            el.clear()
+            yield auto_row, values
+
+
 def read_rows(content: bytes) -> list[tuple[int, dict[str, str]]]:
     try:
-        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many types for a non-xlsx body
+        rows = _sheet_rows(content)
+        _, header = next(rows, (1, []))
+    except (zipfile.BadZipFile, KeyError, ET.ParseError, StopIteration, ValueError):
         raise RuleViolation("import.not_xlsx", "the file is not an .xlsx workbook", "文件不是 .xlsx 工作簿") from None
-    ws = wb.worksheets[0]
-    it = ws.iter_rows(values_only=True)
-    header = [_text(c) for c in next(it, ())]
     index: dict[str, int] = {}
     for key, label, required in COLUMNS:
         for i, h in enumerate(header):
             if h in (label, key):
                 index[key] = i
         if required and key not in index:
-            raise ImportRejected("household.import_invalid", f"missing column {label}", f"缺少列 {label}", extra={"errors": [
-                RowError(row=1, column=label, code="import.column_missing", message=f"missing column {label}")
-                .model_dump()]})
+            raise ImportRejected("household.import_invalid", f"missing column {label}", f"缺少列 {label}", extra={
+                "errors": [RowError(row=1, column=label, code="import.column_missing",
+                                    message=f"missing column {label}").model_dump()]})
     out: list[tuple[int, dict[str, str]]] = []
-    for n, cells in enumerate(it, start=2):
-        if n - 1 > MAX_ROWS:
-            raise RuleViolation("import.too_many_rows", f"at most {MAX_ROWS} rows", f"最多 {MAX_ROWS} 行")
-        vals = {k: _text(cells[i]) if i < len(cells) else "" for k, i in index.items()}
-        if any(vals.values()):
-            out.append((n, vals))
-    wb.close()
+    try:
+        for n, cells in rows:
+            if len(out) >= MAX_ROWS:
+                raise RuleViolation("import.too_many_rows", f"at most {MAX_ROWS} rows", f"最多 {MAX_ROWS} 行")
+            vals = {k: cells[i] if i < len(cells) else "" for k, i in index.items()}
+            if any(vals.values()):
+                out.append((n, vals))
+    except (KeyError, ET.ParseError, ValueError, IndexError):
+        raise RuleViolation("import.not_xlsx", "the worksheet cannot be read", "工作表无法读取") from None
     return out
 
 

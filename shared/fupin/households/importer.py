@@ -209,8 +209,8 @@ async def import_roster(session: AsyncSession, *, principal: Principal, content:
             bad("area_code", "import.unknown_village", "not a village in your area")
         hh["area_code"] = area
         hh["address"] = r.get("address", "")[:200]
-        for key, table in (("category", rules.CATEGORIES), ("main_cause", rules.CAUSES)):
-            code = rules.code_of(r.get(key, ""), table) if r.get(key) else None
+        for key, labels in (("category", rules.CATEGORIES), ("main_cause", rules.CAUSES)):
+            code = rules.code_of(r.get(key, ""), labels) if r.get(key) else None
             if r.get(key) and code is None:
                 bad(key, f"import.unknown_{key}", f"unknown value {r[key]!r}")
             hh[key] = code

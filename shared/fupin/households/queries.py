@@ -65,7 +65,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
         raise _bad_cursor() from None
 
 
-def filtered(principal: Principal, f: Filters) -> Select[tuple[Household]]:
+def filtered(principal: Principal, f: Filters) -> Select[Household]:
     stmt = scoped(select(Household), principal, Household.area_code)
     if f.area:
         if not visible(principal, f.area):
@@ -76,7 +76,7 @@ def filtered(principal: Principal, f: Filters) -> Select[tuple[Household]]:
     if f.category:
         stmt = stmt.where(Household.category == f.category)
     if f.cause:
-        stmt = stmt.where(or_(Household.main_cause == f.cause, Household.secondary_causes.any(f.cause)))
+        stmt = stmt.where(or_(Household.main_cause == f.cause, Household.secondary_causes.contains([f.cause])))
     if f.exit_year is not None:
         stmt = stmt.where(Household.year_exited == f.exit_year)
     if f.labour:

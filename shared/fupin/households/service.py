@@ -299,7 +299,7 @@ async def transition(
     if target == "exited":
         if data.year is None:
             raise RuleViolation("household.exit_year_required", "give the exit year", "须填写脱贫年度")
-        confirmed = data.confirmations or {}
+        confirmed: dict[str, bool] = {str(k): v for k, v in (data.confirmations or {}).items()}
         missing = [c for c in rules.EXIT_CHECKS if not confirmed.get(c)]
         if missing:
             raise RuleViolation(

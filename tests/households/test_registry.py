@@ -293,3 +293,52 @@ class TestConcurrency:
         assert sorted([r1.status_code, r2.status_code]) == [201, 409]
         loser = r1 if r1.status_code == 409 else r2
         assert loser.json()["code"] == "member.id_duplicate"
+
+
+class TestMembersAndEdits:
+    async def test_member_rules(self, client, owner_sessionmaker, test_settings, county):
+        v0 = county.villages[county.townships[0]][0]
+        vc = await hdr(owner_sessionmaker, test_settings, Role.village_committee, v0)
+        h = await create(client, vc, v0)
+        r = await client.post(f"/households/{h['id']}/members", headers=vc, json=[member("户主", name="第二户主")])
+        assert r.json()["code"] == "household.head_count"
+        head = next(m for m in h["members"] if m["relation"] == "户主")
+        r = await client.patch(f"/households/{h['id']}/members/{head['id']}", headers=vc, json={"active": False})
+        assert r.json()["code"] == "household.head_count"
+        spouse = next(m for m in h["members"] if m["relation"] == "配偶")
+        r = await client.patch(f"/households/{h['id']}/members/{spouse['id']}", headers=vc,
+                               json={"labour": "lost", "disability": "肢体二级"})
+        assert r.status_code == 200, r.text
+        got = next(m for m in r.json()["members"] if m["id"] == spouse["id"])
+        assert (got["labour"], got["disability"]) == ("lost", "肢体二级")
+
+    async def test_readers_cannot_write(self, client, owner_sessionmaker, test_settings, county):
+        v0 = county.villages[county.townships[0]][0]
+        auditor = await hdr(owner_sessionmaker, test_settings, Role.auditor, county.code)
+        r = await client.post("/households", headers=auditor, json=household_body(v0))
+        assert r.status_code == 403
+
+    async def test_float_income_is_refused(self, client, owner_sessionmaker, test_settings, county):
+        v0 = county.villages[county.townships[0]][0]
+        vc = await hdr(owner_sessionmaker, test_settings, Role.village_committee, v0)
+        r = await client.post("/households", headers=vc, json=household_body(v0, income_per_capita=2800.5))
+        assert r.status_code == 422
+        assert r.json()["code"] == "request.invalid"
+
+    async def test_export_quotes_formula_like_text(self, client, owner_sessionmaker, test_settings, county):
+        v0 = county.villages[county.townships[0]][0]
+        vc = await hdr(owner_sessionmaker, test_settings, Role.village_committee, v0)
+        await create(client, vc, v0, address="=HYPERLINK(\"http://x\")")
+        text_csv = (await client.get("/households/export", headers=vc, params={"format": "csv"})).content.decode("utf-8-sig")
+        assert "'=HYPERLINK" in text_csv
+
+    async def test_history_rows_are_invisible_outside_scope_even_without_filters(
+        self, client, owner_sessionmaker, app_sessionmaker, test_settings, county
+    ):
+        t0, t1 = county.townships
+        h = await create(client, await hdr(owner_sessionmaker, test_settings, Role.township_station, t1),
+                         county.villages[t1][0])
+        async with app_sessionmaker() as s, s.begin():
+            await s.execute(text("SELECT set_config('fupin.scope', :p, true)"), {"p": t0[:9] + "%"})
+            n = await s.scalar(text("SELECT count(*) FROM household_event WHERE household_id = :h"), {"h": h["id"]})
+        assert n == 0

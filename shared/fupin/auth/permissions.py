@@ -21,6 +21,13 @@ class Perm(StrEnum):
     audit_read = "audit.read"
     job_read = "job.read"
     job_trigger = "job.trigger"
+    # households (建档立卡)
+    household_read = "household.read"
+    household_write = "household.write"
+    household_transition = "household.transition"
+    household_import = "household.import"
+    household_export = "household.export"
+    household_stats = "household.stats"
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -31,6 +38,13 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
     Perm.job_read: READERS,
     Perm.job_trigger: frozenset({R.county_admin}),
+    # households (建档立卡): each workflow step is further owned by one role (fupin.households.rules)
+    Perm.household_read: READERS,
+    Perm.household_write: frozenset({R.village_committee, R.township_station, R.poverty_office}),
+    Perm.household_transition: frozenset({R.village_committee, R.township_station, R.poverty_office}),
+    Perm.household_import: frozenset({R.poverty_office}),
+    Perm.household_export: READERS,
+    Perm.household_stats: READERS,
 }
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -58,3 +59,25 @@ class Member(UUIDPk, Timestamps, Base):
         # One ID number belongs to at most one active household anywhere.
         Index("uq_member_active_id_number", "id_number", unique=True, postgresql_where=text("active")),
     )
+
+
+class HouseholdEvent(UUIDPk, Base):
+    """Immutable history (append-only): every workflow step, dynamic-management transition and edit."""
+
+    __tablename__ = "household_event"
+
+    household_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), ForeignKey("household.id"), index=True)
+    area_code: Mapped[str] = mapped_column(String(12), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # transition | update | member | import
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str | None] = mapped_column(String(24))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True))
+    actor_name: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(32))
+    notice_start: Mapped[date | None] = mapped_column(Date)
+    notice_end: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(String(500))
+    year: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

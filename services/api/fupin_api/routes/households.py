@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from fupin.auth.permissions import Perm
+from fupin.auth.principal import Principal
+from fupin.errors import RuleViolation
+from fupin.households import importer, queries, service
+from fupin.households.schemas import (
+    Category,
+    Cause,
+    EventRead,
+    HouseholdCreate,
+    HouseholdRead,
+    HouseholdStats,
+    HouseholdSummary,
+    HouseholdUpdate,
+    ImportResult,
+    Labour,
+    MemberIn,
+    MemberUpdate,
+    Status,
+    TransitionIn,
+)
+from fupin.schema import Page
+from fupin_api.deps import Authorized, SessionDep
+from fupin_api.problems import problem_responses
+
+router = APIRouter(tags=["households"])
+AreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$", description="Only households inside this area")]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_UPLOAD = 5 * 1024 * 1024
+EXPORT_LIMIT = 100_000
+
+
+def _filters(
+    area: AreaQ = None,
+    status: Status | None = None,
+    category: Category | None = None,
+    cause: Cause | None = None,
+    exit_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    labour: Labour | None = None,
+    has_active_loan: bool | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=50, description="Head name, or an exact ID number")] = None,
+) -> queries.Filters:
+    return queries.Filters(area=area, status=status, category=category, cause=cause, exit_year=exit_year,
+                           labour=labour, has_active_loan=has_active_loan, q=q)
+
+
+SortQ = Literal[
+    "created_at", "-created_at", "head_name", "-head_name", "household_no", "-household_no",
+    "income_per_capita", "-income_per_capita",
+]
+
+
+@router.post("/households", summary="Record a household's application (本人申请) with its members",
+             response_model=HouseholdRead, status_code=201, responses=problem_responses(403, 404, 409))
+async def create_household(
+    body: HouseholdCreate, session: SessionDep, principal: Principal = Authorized(Perm.household_write)
+) -> HouseholdRead:
+    return await service.create_household(session, principal=principal, data=body)
+
+
+@router.get("/households", summary="List households in your area (filters, search, sort, cursor)",
+            response_model=Page[HouseholdSummary], responses=problem_responses(403, 404))
+async def list_households(
+    session: SessionDep,
+    principal: Principal = Authorized(Perm.household_read),
+    area: AreaQ = None,
+    status: Status | None = None,
+    category: Category | None = None,
+    cause: Cause | None = None,
+    exit_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    labour: Labour | None = None,
+    has_active_loan: bool | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=50, description="Head name, or an exact ID number")] = None,
+    sort: SortQ = "created_at",
+    cursor: Annotated[str | None, Query(max_length=300)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[HouseholdSummary]:
+    filters = _filters(area, status, category, cause, exit_year, labour, has_active_loan, q)
+    rows, nxt = await queries.list_households(
+        session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
+    )
+    return Page[HouseholdSummary](items=[HouseholdSummary.model_validate(h) for h in rows], next_cursor=nxt)
+
+
+@router.post("/households/import", summary="Import an .xlsx roster (one row per member), all or nothing",
+             response_model=ImportResult, status_code=201, responses=problem_responses(403, 409, 413))
+async def import_households(
+    request: Request, session: SessionDep, principal: Principal = Authorized(Perm.household_import)
+) -> ImportResult:
+    content = await request.body()
+    if len(content) > MAX_UPLOAD:
+        raise RuleViolation("import.too_large", "the file is too large", "文件过大", status=413)
+    if not content:
+        raise RuleViolation("import.empty", "send the .xlsx file as the request body", "请上传 .xlsx 文件")
+    return await importer.import_roster(session, principal=principal, content=content)
+
+
+@router.get("/households/export", summary="Export the filtered roster as .xlsx or .csv (ID numbers masked per role)",
+            response_model=None, response_class=Response, responses={
+                **problem_responses(403, 404),
+                200: {"content": {XLSX: {}, "text/csv": {}}, "description": "One row per member"},
+            })
+async def export_households(
+    session: SessionDep,
+    principal: Principal = Authorized(Perm.household_export),
+    area: AreaQ = None,
+    status: Status | None = None,
+    category: Category | None = None,
+    cause: Cause | None = None,
+    exit_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    labour: Labour | None = None,
+    has_active_loan: bool | None = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
+    format: Literal["xlsx", "csv"] = "xlsx",
+) -> Response:
+    filters = _filters(area, status, category, cause, exit_year, labour, has_active_loan, q)
+    rows = await queries.export_rows(session, principal=principal, filters=filters, limit=EXPORT_LIMIT)
+    body = importer.write_roster(rows, principal.role, format)
+    media = "text/csv; charset=utf-8" if format == "csv" else XLSX
+    return Response(body, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="households.{format}"'})
+
+
+@router.get("/households/{household_id}", summary="Get one household with its members",
+            response_model=HouseholdRead, responses=problem_responses(403, 404))
+async def get_household(
+    household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
+) -> HouseholdRead:
+    return await service.read_household(session, principal=principal, household_id=household_id)
+
+
+@router.patch("/households/{household_id}", summary="Correct a household's data (动态更新)",
+              response_model=HouseholdRead, responses=problem_responses(403, 404, 409))
+async def update_household(
+    household_id: uuid.UUID, body: HouseholdUpdate, session: SessionDep,
+    principal: Principal = Authorized(Perm.household_write),
+) -> HouseholdRead:
+    return await service.update_household(session, principal=principal, household_id=household_id, data=body)
+
+
+@router.post("/households/{household_id}/members", summary="Add members to a household",
+             response_model=HouseholdRead, status_code=201, responses=problem_responses(403, 404, 409))
+async def add_members(
+    household_id: uuid.UUID, body: Annotated[list[MemberIn], ...], session: SessionDep,
+    principal: Principal = Authorized(Perm.household_write),
+) -> HouseholdRead:
+    if not 1 <= len(body) <= 30:
+        raise RuleViolation("request.invalid", "give 1 to 30 members", "须提供1至30名成员")
+    return await service.add_members(session, principal=principal, household_id=household_id, items=body)
+
+
+@router.patch("/households/{household_id}/members/{member_id}", summary="Update or deactivate a member",
+              response_model=HouseholdRead, responses=problem_responses(403, 404, 409))
+async def update_member(
+    household_id: uuid.UUID, member_id: uuid.UUID, body: MemberUpdate, session: SessionDep,
+    principal: Principal = Authorized(Perm.household_write),
+) -> HouseholdRead:
+    return await service.update_member(
+        session, principal=principal, household_id=household_id, member_id=member_id, data=body
+    )
+
+
+@router.post("/households/{household_id}/transitions",
+             summary="Take the next workflow step (identification, exit, return, removal, rejection)",
+             response_model=EventRead, status_code=201, responses=problem_responses(403, 404, 409))
+async def post_transition(
+    household_id: uuid.UUID, body: TransitionIn, session: SessionDep,
+    principal: Principal = Authorized(Perm.household_transition),
+) -> EventRead:
+    ev = await service.transition(session, principal=principal, household_id=household_id, data=body)
+    return EventRead.model_validate(ev)
+
+
+@router.get("/households/{household_id}/transitions", summary="List the household's status transitions",
+            response_model=list[EventRead], responses=problem_responses(403, 404))
+async def list_transitions(
+    household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
+) -> list[EventRead]:
+    rows = await service.list_events(session, principal=principal, household_id=household_id, transitions_only=True)
+    return [EventRead.model_validate(r) for r in rows]
+
+
+@router.get("/households/{household_id}/history", summary="The household's full immutable history",
+            response_model=list[EventRead], responses=problem_responses(403, 404))
+async def history(
+    household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
+) -> list[EventRead]:
+    rows = await service.list_events(session, principal=principal, household_id=household_id, transitions_only=False)
+    return [EventRead.model_validate(r) for r in rows]
+
+
+@router.get("/stats/households", summary="Counts by status, category, cause and poverty incidence for an area",
+            response_model=HouseholdStats, responses=problem_responses(403, 404))
+async def stats(
+    session: SessionDep,
+    area: Annotated[str, Query(pattern=r"^\d{12}$")],
+    principal: Principal = Authorized(Perm.household_stats),
+) -> HouseholdStats:
+    return await queries.household_stats(session, principal=principal, area=area)

@@ -1,0 +1,176 @@
+"""Heavy reads: filtered, sorted, cursor-paged household lists, export rows and area statistics."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin.areas.codes import prefix_of
+from fupin.areas.models import Area
+from fupin.areas.scope import scoped, visible
+from fupin.auth.principal import Principal
+from fupin.errors import RuleViolation, not_found
+from fupin.households import rules
+from fupin.households.models import Household, Member
+from fupin.households.schemas import HouseholdStats
+from fupin.loans.models import Loan
+
+SORTS: dict[str, Any] = {
+    "created_at": Household.created_at,
+    "head_name": Household.head_name,
+    "household_no": Household.household_no,
+    "income_per_capita": Household.income_per_capita,
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    area: str | None = None
+    status: str | None = None
+    category: str | None = None
+    cause: str | None = None
+    exit_year: int | None = None
+    labour: str | None = None
+    has_active_loan: bool | None = None
+    q: str | None = None
+
+
+def _bad_cursor() -> RuleViolation:
+    return RuleViolation("request.bad_cursor", "the cursor is not valid for this sort", "分页游标无效")
+
+
+def encode_cursor(value: Any, row_id: uuid.UUID) -> str:
+    v = value.isoformat() if isinstance(value, datetime) else str(value)
+    return base64.urlsafe_b64encode(json.dumps([v, str(row_id)]).encode()).decode()
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+    try:
+        v, rid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        value: Any = v
+        if sort == "created_at":
+            value = datetime.fromisoformat(v)
+        elif sort == "income_per_capita":
+            value = Decimal(v)
+        return value, uuid.UUID(rid)
+    except (ValueError, TypeError, ArithmeticError):
+        raise _bad_cursor() from None
+
+
+def filtered(principal: Principal, f: Filters) -> Select[Household]:
+    stmt = scoped(select(Household), principal, Household.area_code)
+    if f.area:
+        if not visible(principal, f.area):
+            raise not_found("area")
+        stmt = stmt.where(Household.area_code.like(prefix_of(f.area) + "%"))
+    if f.status:
+        stmt = stmt.where(Household.status == f.status)
+    if f.category:
+        stmt = stmt.where(Household.category == f.category)
+    if f.cause:
+        stmt = stmt.where(or_(Household.main_cause == f.cause, Household.secondary_causes.contains([f.cause])))
+    if f.exit_year is not None:
+        stmt = stmt.where(Household.year_exited == f.exit_year)
+    if f.labour:
+        stmt = stmt.where(exists().where(
+            Member.household_id == Household.id, Member.active, Member.labour == f.labour))
+    if f.has_active_loan is not None:
+        loan = exists().where(Loan.household_id == Household.id, Loan.outstanding > 0)
+        stmt = stmt.where(loan if f.has_active_loan else ~loan)
+    if f.q:
+        q = f.q.strip()
+        conds: list[ColumnElement[bool]] = [Household.head_name.contains(q, autoescape=True)]
+        number = q[:-1] + "X" if q.endswith("x") else q
+        if len(number) == 18:
+            conds.append(exists().where(Member.household_id == Household.id, Member.id_number == number))
+        stmt = stmt.where(or_(*conds))
+    return stmt
+
+
+async def list_households(
+    session: AsyncSession, *, principal: Principal, filters: Filters, sort: str, cursor: str | None, limit: int
+) -> tuple[list[Household], str | None]:
+    desc = sort.startswith("-")
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        raise RuleViolation("request.bad_sort", f"cannot sort by {key}", "不支持的排序字段")
+    col = SORTS[key]
+    stmt = filtered(principal, filters)
+    if cursor:
+        value, rid = _decode_cursor(cursor, key)
+        pair = tuple_(col, Household.id)
+        stmt = stmt.where(pair < tuple_(value, rid) if desc else pair > tuple_(value, rid))
+    order = (col.desc(), Household.id.desc()) if desc else (col.asc(), Household.id.asc())
+    rows = list((await session.scalars(stmt.order_by(*order).limit(limit + 1))).all())
+    nxt = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        nxt = encode_cursor(getattr(rows[-1], key), rows[-1].id)
+    return rows, nxt
+
+
+async def members_by_household(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Member]]:
+    out: dict[uuid.UUID, list[Member]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    stmt = (select(Member).where(Member.household_id.in_(ids))
+            .order_by(Member.household_id, Member.relation != rules.HEAD, Member.birth_date))
+    for m in await session.scalars(stmt):
+        out[m.household_id].append(m)
+    return out
+
+
+async def export_rows(
+    session: AsyncSession, *, principal: Principal, filters: Filters, limit: int
+) -> list[tuple[Household, Member]]:
+    """One row per active member of each matching household, IDs masked by the caller (see routes)."""
+    sub = filtered(principal, filters).with_only_columns(Household.id).limit(limit).scalar_subquery()
+    stmt = (
+        select(Household, Member).join(Member, and_(Member.household_id == Household.id, Member.active))
+        .where(Household.id.in_(sub))
+        .order_by(Household.area_code, Household.household_no, Member.relation != rules.HEAD, Member.birth_date)
+    )
+    return [(h, m) for h, m in (await session.execute(stmt)).all()]
+
+
+async def household_stats(session: AsyncSession, *, principal: Principal, area: str) -> HouseholdStats:
+    """Counts by status, category and cause, and poverty incidence (贫困发生率) for an area.
+
+    incidence = active members of registered-not-exited households ÷ Σ population of the villages.
+    """
+    if not visible(principal, area) or await session.get(Area, area) is None:
+        raise not_found("area")
+    like = prefix_of(area) + "%"
+    base = scoped(select(Household), principal, Household.area_code).where(Household.area_code.like(like))
+    hs = base.subquery()
+
+    async def counts(col: Any) -> dict[str, int]:
+        rows = await session.execute(select(col, func.count()).select_from(hs).group_by(col))
+        return {str(k): int(n) for k, n in rows.all()}
+
+    by_status = await counts(hs.c.status)
+    by_category = await counts(hs.c.category)
+    by_cause = await counts(hs.c.main_cause)
+    poor = await session.scalar(
+        select(func.count()).select_from(Member).join(hs, hs.c.id == Member.household_id)
+        .where(Member.active, hs.c.status.in_(rules.POOR))
+    ) or 0
+    population = await session.scalar(
+        select(func.coalesce(func.sum(Area.population), 0))
+        .where(Area.level == "village", Area.code.like(like))
+    ) or 0
+    ratio = (Decimal(poor) / Decimal(population)) if population else Decimal(0)
+    return HouseholdStats(
+        area_code=area, households=sum(by_status.values()), by_status=by_status, by_category=by_category,
+        by_cause=by_cause, poor_persons=int(poor), population=int(population),
+        incidence=str(ratio.quantize(Decimal("0.000001"), ROUND_HALF_UP)),
+        incidence_percent=str((ratio * 100).quantize(Decimal("0.01"), ROUND_HALF_UP)),
+    )

@@ -21,6 +21,19 @@ class Perm(StrEnum):
     audit_read = "audit.read"
     job_read = "job.read"
     job_trigger = "job.trigger"
+    # loans
+    loan_config_read = "loan.config.read"
+    loan_config_write = "loan.config.write"
+    loan_quota_write = "loan.quota.write"
+    loan_holiday_write = "loan.holiday.write"
+    loan_certificate_review = "loan.certificate.review"
+    loan_certificate_issue = "loan.certificate.issue"
+    loan_read = "loan.read"
+    loan_apply = "loan.apply"
+    loan_step = "loan.step"
+    loan_event_post = "loan.event.post"
+    loan_report_read = "loan.report.read"
+    # end loans
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -31,6 +44,20 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
     Perm.job_read: READERS,
     Perm.job_trigger: frozenset({R.county_admin}),
+    # loans
+    Perm.loan_config_read: READERS,
+    Perm.loan_config_write: frozenset({R.county_admin, R.poverty_office}),
+    Perm.loan_quota_write: frozenset({R.county_admin, R.poverty_office}),
+    Perm.loan_holiday_write: frozenset({R.county_admin}),
+    Perm.loan_certificate_review: frozenset({R.village_committee}),
+    Perm.loan_certificate_issue: frozenset({R.credit_coop}),
+    Perm.loan_read: READERS,
+    Perm.loan_apply: frozenset({R.village_committee, R.township_station, R.poverty_office, R.county_admin}),
+    Perm.loan_step: frozenset({R.village_committee, R.township_station, R.credit_coop, R.poverty_office,
+                               R.credit_union}),
+    Perm.loan_event_post: frozenset({R.bank}),
+    Perm.loan_report_read: READERS,
+    # end loans
 }
 
 

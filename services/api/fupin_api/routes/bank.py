@@ -1,0 +1,68 @@
+"""Bank and credit-coop postings, signed by machine clients (Role.bank)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import text
+
+from fupin.areas.scope import scope_pattern
+from fupin.auth.permissions import Perm, require
+from fupin.auth.principal import Principal
+from fupin.errors import RuleViolation
+from fupin.loans import postings
+from fupin.loans.models import BankClient
+from fupin.loans.schemas import BankEvent, BankEventBatch, BankEventResults
+from fupin_api.deps import SessionDep
+from fupin_api.problems import problem_responses
+
+router = APIRouter(tags=["bank"])
+_BODY = TypeAdapter(BankEvent | BankEventBatch)
+
+
+async def bank_caller(
+    request: Request, session: SessionDep,
+    x_fupin_client: Annotated[str | None, Header()] = None,
+    x_fupin_timestamp: Annotated[str | None, Header()] = None,
+    x_fupin_signature: Annotated[str | None, Header()] = None,
+) -> tuple[BankClient, Principal]:
+    body = await request.body()
+    client, principal = await postings.authenticate(session, client_id=x_fupin_client, timestamp=x_fupin_timestamp,
+                                                    signature=x_fupin_signature, body=body)
+    require(principal.role, Perm.loan_event_post)
+    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)})
+    request.state.principal = principal
+    return client, principal
+
+
+@router.post(
+    "/bank/loan-events",
+    summary="Post disbursements, repayments and reversals (one event or up to 1,000), HMAC-signed",
+    response_model=BankEventResults, responses=problem_responses(400, 409),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "oneOf": [{"$ref": "#/components/schemas/BankEvent"}, {"$ref": "#/components/schemas/BankEventBatch"}]}}}}},
+)
+async def post_loan_events(
+    request: Request, response: Response, session: SessionDep,
+    caller: tuple[BankClient, Principal] = Depends(bank_caller),
+) -> BankEventResults:
+    client, principal = caller
+    try:
+        raw: Any = json.loads(await request.body())
+    except ValueError:
+        raise RuleViolation("request.invalid", "the body is not JSON", "请求体不是合法 JSON") from None
+    try:
+        parsed = _BODY.validate_python(raw)
+    except ValidationError as exc:
+        raise RuleViolation("request.invalid", "the events are not valid; see extra.errors", "交易数据不合法",
+                            extra={"errors": json.loads(exc.json(include_url=False, include_input=False))}) from None
+    single = isinstance(parsed, BankEvent)
+    events = [parsed] if isinstance(parsed, BankEvent) else parsed.events
+    raws = [raw] if single else raw["events"]
+    results = await postings.post_events(session, principal=principal, client=client, raw_events=raws, events=events)
+    if single:
+        response.status_code = results[0].http_status
+    return BankEventResults(results=results)

@@ -1,0 +1,316 @@
+"""Bank and credit-coop postings: HMAC-signed machine clients, idempotent by (client, event_id), out-of-order
+safe (a repayment before its disbursement is parked and applied when the disbursement arrives)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin.areas.scope import scoped
+from fupin.audit import service as audit
+from fupin.auth.principal import Principal
+from fupin.auth.roles import Role
+from fupin.errors import Conflict, DomainError, NotFound, RuleViolation, Unauthorized
+from fupin.loans.models import (
+    BankClient,
+    BankClientSecret,
+    BankLoanEvent,
+    Loan,
+    LoanApplication,
+    LoanApplicationStep,
+    LoanNotification,
+    LoanRepayment,
+)
+from fupin.loans.schemas import BankEvent, BankEventResult
+
+WINDOW_SECONDS = 300
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day `months` later, clamped to the month's end (2026-01-31 + 1 → 2026-02-28)."""
+    total = day.month - 1 + months
+    year, month = day.year + total // 12, total % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - date.resolution).day
+    return date(year, month, min(day.day, last))
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _bad() -> Unauthorized:
+    return Unauthorized("bank.bad_signature", "missing or invalid signature", "签名无效")
+
+
+async def authenticate(
+    session: AsyncSession, *, client_id: str | None, timestamp: str | None, signature: str | None, body: bytes,
+    now: datetime | None = None,
+) -> tuple[BankClient, Principal]:
+    """Verify `X-Fupin-Signature` (one or more hex HMAC-SHA256 of f"{timestamp}.{body}", space or comma
+    separated during rotation) against the client's currently valid secrets; ±300 s clock window."""
+    if not client_id or not timestamp or not signature:
+        raise _bad()
+    now = now or datetime.now(UTC)
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        raise _bad() from None
+    if abs(now.timestamp() - ts) > WINDOW_SECONDS:
+        raise Unauthorized("bank.stale_timestamp", "timestamp outside the 5-minute window", "时间戳超出5分钟窗口")
+    client = await session.get(BankClient, client_id)
+    if client is None or not client.active:
+        raise _bad()
+    secrets = (await session.scalars(select(BankClientSecret.secret).where(
+        BankClientSecret.client_id == client_id, BankClientSecret.valid_from <= now,
+        or_(BankClientSecret.valid_until.is_(None), BankClientSecret.valid_until > now)))).all()
+    offered = [s.strip() for s in signature.replace(",", " ").split() if s.strip()]
+    ok = False
+    for secret in secrets:
+        expected = sign(secret, timestamp, body)
+        for sig in offered:
+            ok |= hmac.compare_digest(expected, sig)
+    if not ok:
+        raise _bad()
+    principal = Principal(user_id=None, username=f"bank:{client.client_id}", role=Role.bank,
+                          area_code=client.area_code)
+    return client, principal
+
+
+def body_hash(raw_event: Any) -> str:
+    return hashlib.sha256(json.dumps(raw_event, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class _Ctx:
+    session: AsyncSession
+    principal: Principal
+    client: BankClient
+
+
+def _unknown() -> NotFound:
+    return NotFound("loan.unknown_loan", "no approved loan with this application id in your area",
+                    "本辖区内无此贷款")
+
+
+async def _application(ctx: _Ctx, application_id: uuid.UUID | None) -> LoanApplication:
+    if application_id is None:
+        raise RuleViolation("bank.application_id_required", "application_id is required", "缺少 application_id")
+    app = await ctx.session.scalar(scoped(select(LoanApplication).where(LoanApplication.id == application_id),
+                                          ctx.principal, LoanApplication.area_code).with_for_update())
+    if app is None:
+        raise _unknown()
+    return app
+
+
+async def _locked_loan(ctx: _Ctx, application_id: uuid.UUID) -> Loan | None:
+    return await ctx.session.scalar(scoped(select(Loan).where(Loan.application_id == application_id),
+                                           ctx.principal, Loan.area_code).with_for_update())
+
+
+def _step(app: LoanApplication, ctx: _Ctx, step: str, before: str, on: date, opinion: str) -> None:
+    ctx.session.add(LoanApplicationStep(application_id=app.id, area_code=app.area_code, step=step,
+                                        from_status=before, to_status=app.status, role=Role.bank.value,
+                                        actor=ctx.principal.username, on_date=on, opinion=opinion))
+    ctx.session.add(LoanNotification(area_code=app.area_code, household_id=app.household_id, application_id=app.id,
+                                     message={"disbursed": "贷款已发放", "repaid": "贷款已还清"}.get(app.status, opinion)))
+
+
+async def _disburse(ctx: _Ctx, ev: BankEvent) -> Loan:
+    app = await _application(ctx, ev.application_id)
+    if app.status != "approved":
+        if await _locked_loan(ctx, app.id) is not None:
+            raise Conflict("loan.already_disbursed", "the loan is disbursed already", "贷款已发放")
+        raise _unknown()
+    if ev.amount is None or ev.rate is None:
+        raise RuleViolation("bank.fields_missing", "a disbursement needs amount and rate", "放款须有金额和利率")
+    if ev.amount > app.amount:
+        raise RuleViolation("loan.amount_over_approved", f"more than the approved {app.amount}",
+                            f"超过批准金额 {app.amount} 元")
+    due = ev.due_on or add_months(ev.on, app.term_months)
+    if due <= ev.on or due > add_months(ev.on, app.term_months):
+        raise RuleViolation("loan.term_over_limit", "the due date exceeds the approved term", "到期日超过批准期限")
+    loan = Loan(area_code=app.area_code, township_code=app.township_code, household_id=app.household_id,
+                enterprise_name=app.enterprise_name, product=app.product, purpose=app.purpose,
+                productive=app.subsidy_eligible, principal=ev.amount, outstanding=ev.amount, interest_rate=ev.rate,
+                disbursed_on=ev.on, due_on=due, status="current", coop_code=ctx.client.institution_code,
+                external_id=ev.external_id, application_id=app.id)
+    ctx.session.add(loan)
+    before, app.status = app.status, "disbursed"
+    _step(app, ctx, "disbursed", before, ev.on, f"放款 {ev.amount} 元")
+    await ctx.session.flush()
+    return loan
+
+
+def _settle_status(loan: Loan, app: LoanApplication | None, on: date) -> None:
+    if loan.outstanding == 0:
+        loan.repaid_on = on
+        loan.status = "repaid_on_time" if on <= loan.due_on else "repaid_late"
+        if app is not None:
+            app.status = "repaid"
+    else:
+        loan.repaid_on = None
+        loan.status = "current"
+        if app is not None:
+            app.status = "disbursed"
+
+
+async def _repay(ctx: _Ctx, ev: BankEvent, loan: Loan, app: LoanApplication | None) -> Loan:
+    assert ev.amount is not None
+    if ev.amount > loan.outstanding:
+        raise RuleViolation("loan.over_repayment", f"only {loan.outstanding} is outstanding",
+                            f"还款超过未还本金 {loan.outstanding} 元", extra={"outstanding": str(loan.outstanding)})
+    if ev.on < loan.disbursed_on:
+        raise RuleViolation("loan.repayment_before_disbursement", "repayment dated before disbursement",
+                            "还款日期早于放款日期")
+    ctx.session.add(LoanRepayment(loan_id=loan.id, area_code=loan.area_code, amount=ev.amount, paid_on=ev.on,
+                                  source_event_id=ev.event_id))
+    loan.outstanding -= ev.amount
+    before = app.status if app else ""
+    _settle_status(loan, app, ev.on)
+    if app is not None and app.status != before:
+        _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
+    await ctx.session.flush()
+    return loan
+
+
+async def _repayment(ctx: _Ctx, ev: BankEvent) -> tuple[str, Loan | None]:
+    if ev.amount is None:
+        raise RuleViolation("bank.fields_missing", "a repayment needs an amount", "还款须有金额")
+    app = await _application(ctx, ev.application_id)
+    loan = await _locked_loan(ctx, app.id)
+    if loan is None:
+        if app.status == "approved":
+            return "parked", None  # applied when the disbursement arrives
+        raise _unknown()
+    return "applied", await _repay(ctx, ev, loan, app)
+
+
+async def _reversal(ctx: _Ctx, ev: BankEvent) -> tuple[str, Loan | None]:
+    target = await ctx.session.scalar(select(BankLoanEvent).where(
+        BankLoanEvent.client_id == ctx.client.client_id, BankLoanEvent.event_id == ev.reverses_event_id
+    ).with_for_update())
+    if target is None or target.status not in ("applied", "parked") or target.kind == "reversal":
+        raise NotFound("bank.reversal_target_unknown", "nothing applied under that event id to reverse",
+                       "没有可冲正的原交易")
+    if target.status == "parked":
+        target.status, target.code = "reversed", None
+        return "applied", None
+    original = BankEvent.model_validate(target.payload)
+    assert original.application_id is not None
+    app = await _application(ctx, original.application_id)
+    loan = await _locked_loan(ctx, app.id)
+    assert loan is not None
+    if target.kind == "disbursement":
+        if loan.outstanding != loan.principal:
+            raise Conflict("loan.reversal_after_repayment", "reverse the repayments first", "请先冲正还款")
+        reps = (await ctx.session.scalars(select(LoanRepayment).where(LoanRepayment.loan_id == loan.id))).all()
+        for r in reps:
+            await ctx.session.delete(r)
+        await ctx.session.flush()
+        await ctx.session.delete(loan)
+        before, app.status = app.status, "approved"
+        _step(app, ctx, "disbursement_reversed", before, ev.on, "放款冲正")
+        target.status = "reversed"
+        await ctx.session.flush()
+        return "applied", None
+    assert original.amount is not None
+    ctx.session.add(LoanRepayment(loan_id=loan.id, area_code=loan.area_code, amount=-original.amount, paid_on=ev.on,
+                                  source_event_id=ev.event_id))
+    loan.outstanding += original.amount
+    _settle_status(loan, app, ev.on)
+    target.status = "reversed"
+    await ctx.session.flush()
+    return "applied", loan
+
+
+async def _apply_parked(ctx: _Ctx, loan: Loan) -> None:
+    """Repayments that arrived before this disbursement, in value-date order."""
+    parked = (await ctx.session.scalars(select(BankLoanEvent).where(
+        BankLoanEvent.application_id == loan.application_id, BankLoanEvent.status == "parked",
+        BankLoanEvent.kind == "repayment").order_by(BankLoanEvent.received_at).with_for_update())).all()
+    events = sorted(((BankEvent.model_validate(p.payload), p) for p in parked), key=lambda x: (x[0].on, x[1].received_at))
+    app = await ctx.session.get(LoanApplication, loan.application_id)
+    for ev, row in events:
+        try:
+            async with ctx.session.begin_nested():
+                await _repay(ctx, ev, loan, app)
+            row.status, row.code = "applied", None
+        except DomainError as exc:
+            row.status, row.code = "refused", exc.code
+    await ctx.session.flush()
+
+
+async def _apply_one(ctx: _Ctx, raw: dict[str, Any], ev: BankEvent) -> BankEventResult:
+    digest = body_hash(raw)
+    inserted = await ctx.session.scalar(
+        insert(BankLoanEvent).values(
+            id=uuid.uuid4(), client_id=ctx.client.client_id, event_id=ev.event_id, body_hash=digest, kind=ev.kind,
+            area_code=ctx.client.area_code, application_id=ev.application_id, status="received", payload=raw,
+        ).on_conflict_do_nothing(index_elements=["client_id", "event_id"]).returning(BankLoanEvent.id)
+    )
+    if inserted is None:
+        prior = await ctx.session.scalar(select(BankLoanEvent).where(
+            BankLoanEvent.client_id == ctx.client.client_id, BankLoanEvent.event_id == ev.event_id))
+        assert prior is not None
+        if prior.body_hash != digest:
+            return BankEventResult(event_id=ev.event_id, status="conflict", http_status=409,
+                                   code="bank.event_conflict", detail="this event_id was posted with a different body")
+        return BankEventResult(event_id=ev.event_id, status="duplicate", http_status=200, code=prior.code,
+                               detail=f"already received ({prior.status}); nothing changed")
+    row = await ctx.session.get(BankLoanEvent, inserted)
+    assert row is not None
+    try:
+        async with ctx.session.begin_nested():
+            loan: Loan | None
+            if ev.kind == "disbursement":
+                loan = await _disburse(ctx, ev)
+                await _apply_parked(ctx, loan)
+                status = "applied"
+            elif ev.kind == "repayment":
+                status, loan = await _repayment(ctx, ev)
+            else:
+                status, loan = await _reversal(ctx, ev)
+    except DomainError as exc:
+        row.status, row.code = "refused", exc.code
+        await ctx.session.flush()
+        return BankEventResult(event_id=ev.event_id, status="refused", http_status=exc.status, code=exc.code,
+                               detail=exc.message_en)
+    row.status = status
+    await ctx.session.flush()
+    return BankEventResult(event_id=ev.event_id, status=status, http_status=202 if status == "parked" else 200,
+                           loan_id=loan.id if loan else None)
+
+
+async def post_events(
+    session: AsyncSession, *, principal: Principal, client: BankClient, raw_events: list[dict[str, Any]],
+    events: list[BankEvent],
+) -> list[BankEventResult]:
+    """Each event in its own savepoint: one refusal never undoes its neighbours."""
+    ctx = _Ctx(session, principal, client)
+    results = [await _apply_one(ctx, raw, ev) for raw, ev in zip(raw_events, events, strict=True)]
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    await audit.record(session, principal, action="bank.loan_events", entity="bank_client",
+                       entity_id=client.client_id, area_code=client.area_code, after=counts)
+    return results
+
+
+async def create_client(session: AsyncSession, *, client_id: str, institution_code: str, area_code: str,
+                        secret: str) -> BankClient:
+    client = BankClient(client_id=client_id, institution_code=institution_code, area_code=area_code)
+    session.add(client)
+    await session.flush()
+    session.add(BankClientSecret(client_id=client_id, secret=secret))
+    await session.flush()
+    return client

@@ -90,9 +90,11 @@ class TestEligibility:
         plain, _ = await make_household(owner_sessionmaker, world.village)
         pref, _ = await make_household(owner_sessionmaker, world.village, family_planning=True, veteran=True)
         r = await submit(client, world, plain, purpose="non_productive", amount="3000.00")
-        assert r.status_code == 201 and r.json()["subsidy_eligible"] is False
+        assert r.status_code == 201
+        assert r.json()["subsidy_eligible"] is False
         r = await submit(client, world, pref, amount="3000.00")
-        assert r.json()["subsidy_eligible"] is True and r.json()["veteran"] is True
+        assert r.json()["subsidy_eligible"] is True
+        assert r.json()["veteran"] is True
         items = (await client.get("/loan-applications", headers=world.h[R.township_station],
                                   params={"sort": "preference"})).json()["items"]
         assert items[0]["household_id"] == str(pref)
@@ -125,7 +127,8 @@ class TestWorkflow:
         assert r.status_code == 201, r.text
         steps = (await client.get(f"/loan-applications/{app['id']}/steps", headers=world.h[R.village_committee])).json()
         assert [s["step"] for s in steps] == ["submit", "village_review", "station_recommend", "coop_assess", "approve"]
-        assert steps[1]["role"] == "village_committee" and steps[1]["opinion"] == "同意"
+        assert steps[1]["role"] == "village_committee"
+        assert steps[1]["opinion"] == "同意"
 
     async def test_20000_01_needs_poverty_office_and_credit_union(self, client, owner_sessionmaker, world):
         hh, _ = await make_household(owner_sessionmaker, world.village)
@@ -133,7 +136,8 @@ class TestWorkflow:
         assert app["needs_county_approval"] is True
         await to_assessed(client, world, app["id"])
         r = await step(client, world, app["id"], "approve", R.credit_coop, "2026-10-13")
-        assert r.status_code == 409 and r.json()["code"] == "loan.county_approval_missing"
+        assert r.status_code == 409
+        assert r.json()["code"] == "loan.county_approval_missing"
         assert (await step(client, world, app["id"], "poverty_office_approve", R.poverty_office, "2026-10-13")).status_code == 201
         r = await step(client, world, app["id"], "approve", R.credit_coop, "2026-10-13")
         assert r.json()["code"] == "loan.county_approval_missing"
@@ -141,13 +145,15 @@ class TestWorkflow:
         r = await step(client, world, app["id"], "approve", R.credit_coop, "2026-10-14")
         assert r.status_code == 201, r.text
         got = (await client.get(f"/loan-applications/{app['id']}", headers=world.h[R.credit_coop])).json()
-        assert got["status"] == "approved" and got["decided_on"] == "2026-10-14"
+        assert got["status"] == "approved"
+        assert got["decided_on"] == "2026-10-14"
 
     async def test_wrong_role_and_wrong_order(self, client, owner_sessionmaker, world):
         hh, _ = await make_household(owner_sessionmaker, world.village)
         app = (await submit(client, world, hh, amount="1000.00")).json()
         r = await step(client, world, app["id"], "coop_assess", R.credit_coop, "2026-09-30")
-        assert r.status_code == 409 and r.json()["code"] == "loan.invalid_transition"
+        assert r.status_code == 409
+        assert r.json()["code"] == "loan.invalid_transition"
         r = await step(client, world, app["id"], "station_recommend", R.township_station, "2026-09-30")
         assert r.status_code == 409
 
@@ -180,7 +186,8 @@ class TestWorkflow:
             ids.append(app["id"])
         assert (await step(client, world, ids[0], "approve", R.credit_coop, "2026-10-13")).status_code == 201
         r = await step(client, world, ids[1], "approve", R.credit_coop, "2026-10-13")
-        assert r.status_code == 422 and r.json()["code"] == "loan.quota_exceeded"
+        assert r.status_code == 422
+        assert r.json()["code"] == "loan.quota_exceeded"
         q = (await client.get("/loan-quotas", headers=world.h[R.township_station], params={"year": 2026})).json()
         assert q == [{"township_code": world.township, "year": 2026, "amount": "15000.00", "used": "10000.00",
                       "remaining": "5000.00"}]

@@ -133,7 +133,7 @@ class TestEvents:
         assert loan["outstanding"] == "7500.00"
         assert [x["source_event_id"] for x in loan["repayments"]] == ["r-early"]
 
-    async def test_bulk_with_mixed_good_and_bad_events(self, client, owner_sessionmaker, test_settings, world):
+    async def test_bulk_with_mixed_good_and_bad_events(self, client, owner_sessionmaker, world):
         bank = await make_bank(owner_sessionmaker, world.township)
         a1 = await approved(client, owner_sessionmaker, world)
         a2 = await approved(client, owner_sessionmaker, world)

@@ -242,3 +242,7 @@ class BankLoanEvent(UUIDPk, Base):
     code: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, object]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# One loan per approved application: a second disbursement of the same application cannot slip in concurrently.
+Index("uq_loan_application_id", Loan.application_id, unique=True, postgresql_where=text("application_id IS NOT NULL"))

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import Level, level_of
-from fupin.areas.scope import scoped, visible
+from fupin.areas.scope import in_scope, scoped, visible
 from fupin.auth.principal import Principal
 from fupin.calendar import Quarter, business_date
 from fupin.errors import RuleViolation, not_found
@@ -82,8 +82,8 @@ async def notice(session: AsyncSession, *, principal: Principal, township_code: 
     start = date(int(m.group(1)), int(m.group(2)), 1)
     end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
     name = func.coalesce(Household.head_name, LoanApplication.enterprise_name)
-    base = scoped(select(LoanApplication, name).outerjoin(Household, Household.id == LoanApplication.household_id)
-                  .where(LoanApplication.township_code == township_code), principal, LoanApplication.area_code)
+    base = (select(LoanApplication, name).outerjoin(Household, Household.id == LoanApplication.household_id)
+            .where(LoanApplication.township_code == township_code, in_scope(principal, LoanApplication.area_code)))
     recommended = (await session.execute(base.where(
         LoanApplication.station_reviewed_on >= start, LoanApplication.station_reviewed_on < end
     ).order_by(LoanApplication.station_reviewed_on, LoanApplication.id))).all()
@@ -91,15 +91,15 @@ async def notice(session: AsyncSession, *, principal: Principal, township_code: 
         LoanApplication.decided_on >= start, LoanApplication.decided_on < end,
         LoanApplication.status != "submitted",
     ).order_by(LoanApplication.decided_on, LoanApplication.id))).all()
-    loans = (await session.execute(scoped(
+    loans = (await session.execute(
         select(Loan, func.coalesce(Household.head_name, Loan.enterprise_name))
         .outerjoin(Household, Household.id == Loan.household_id)
-        .where(Loan.township_code == township_code, Loan.disbursed_on >= start, Loan.disbursed_on < end),
-        principal, Loan.area_code).order_by(Loan.disbursed_on, Loan.id))).all()
+        .where(Loan.township_code == township_code, Loan.disbursed_on >= start, Loan.disbursed_on < end,
+               in_scope(principal, Loan.area_code)).order_by(Loan.disbursed_on, Loan.id))).all()
     rec = [NoticeRow(a.id, a.area_code, n, a.amount, a.purpose, a.station_reviewed_on, "recommended")
-           for a, n in recommended]
+           for a, n in recommended if a.station_reviewed_on]
     dec = [NoticeRow(a.id, a.area_code, n, a.amount, a.purpose, a.decided_on,
-                     "rejected" if a.status == "rejected" else "approved") for a, n in decided]
+                     "rejected" if a.status == "rejected" else "approved") for a, n in decided if a.decided_on]
     dis = [NoticeRow(ln.application_id, ln.area_code, n, ln.principal, ln.purpose, ln.disbursed_on, "disbursed")
            for ln, n in loans if ln.application_id]
     return rec, dec, dis
@@ -128,36 +128,43 @@ async def quarter_lines(session: AsyncSession, *, principal: Principal, township
     _township(principal, township_code)
     start, end = quarter.start, quarter.end
     lines: dict[uuid.UUID, Line] = {}
-    steps = (await session.execute(scoped(
+    steps = (await session.execute(
         select(LoanApplicationStep.application_id, LoanApplicationStep.step, LoanApplication.amount)
         .join(LoanApplication, LoanApplication.id == LoanApplicationStep.application_id)
         .where(LoanApplication.township_code == township_code, LoanApplicationStep.step.in_(("disbursed", "repaid")),
-               LoanApplicationStep.on_date >= start, LoanApplicationStep.on_date <= end),
-        principal, LoanApplicationStep.area_code))).all()
+               LoanApplicationStep.on_date >= start, LoanApplicationStep.on_date <= end,
+               in_scope(principal, LoanApplicationStep.area_code)))).all()
     for app_id, step, amount in steps:
         line = lines.setdefault(app_id, Line(app_id))
         if step == "disbursed":
             line.station_disbursed += amount
         else:
             line.station_recovered += amount
-    loans = (await session.execute(scoped(
+    loans = (await session.execute(
         select(Loan.id, Loan.application_id, Loan.principal)
-        .where(Loan.township_code == township_code, Loan.disbursed_on >= start, Loan.disbursed_on <= end),
-        principal, Loan.area_code))).all()
-    for loan_id, app_id, principal_amt in loans:
-        line = lines.setdefault(app_id, Line(app_id))
+        .where(Loan.township_code == township_code, Loan.disbursed_on >= start, Loan.disbursed_on <= end,
+               Loan.application_id.is_not(None), in_scope(principal, Loan.area_code)))).all()
+    for loan_id, booked_app, principal_amt in loans:
+        assert booked_app is not None
+        line = lines.setdefault(booked_app, Line(booked_app))
         line.loan_id, line.coop_disbursed = loan_id, line.coop_disbursed + principal_amt
-    reps = (await session.execute(scoped(
+    reps = (await session.execute(
         select(Loan.id, Loan.application_id, func.sum(LoanRepayment.amount))
         .join(LoanRepayment, LoanRepayment.loan_id == Loan.id)
-        .where(Loan.township_code == township_code, LoanRepayment.paid_on >= start, LoanRepayment.paid_on <= end)
-        .group_by(Loan.id, Loan.application_id), principal, Loan.area_code))).all()
-    for loan_id, app_id, total in reps:
-        line = lines.setdefault(app_id, Line(app_id))
+        .where(Loan.township_code == township_code, LoanRepayment.paid_on >= start, LoanRepayment.paid_on <= end,
+               Loan.application_id.is_not(None), in_scope(principal, Loan.area_code))
+        .group_by(Loan.id, Loan.application_id))).all()
+    for loan_id, repaid_app, total in reps:
+        assert repaid_app is not None
+        line = lines.setdefault(repaid_app, Line(repaid_app))
         line.loan_id, line.coop_recovered = loan_id, line.coop_recovered + total
-    for line in lines.values():
-        if line.loan_id is None:
-            line.loan_id = await session.scalar(select(Loan.id).where(Loan.application_id == line.application_id))
+    missing = [ln.application_id for ln in lines.values() if ln.loan_id is None]
+    if missing:
+        for known_app, loan_id in (await session.execute(
+                select(Loan.application_id, Loan.id).where(Loan.application_id.in_(missing),
+                                                           in_scope(principal, Loan.area_code)))).all():
+            if known_app is not None:
+                lines[known_app].loan_id = loan_id
     return lines
 
 

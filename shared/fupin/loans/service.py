@@ -147,7 +147,7 @@ async def quota_used(session: AsyncSession, township_code: str, year: int) -> De
             LoanApplication.decided_on >= date(year, 1, 1), LoanApplication.decided_on < date(year + 1, 1, 1),
         )
     )
-    return Decimal(used)
+    return Decimal(used or 0)
 
 
 async def set_quota(

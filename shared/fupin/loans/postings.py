@@ -159,9 +159,9 @@ def _settle_status(loan: Loan, app: LoanApplication | None, on: date) -> None:
             app.status = "repaid"
     else:
         loan.repaid_on = None
-        loan.status = "current"
+        loan.status = "overdue" if loan.status == "overdue" or on > loan.due_on else "current"
         if app is not None:
-            app.status = "disbursed"
+            app.status = "overdue" if loan.status == "overdue" else "disbursed"
 
 
 async def _repay(ctx: _Ctx, ev: BankEvent, loan: Loan, app: LoanApplication | None) -> Loan:

@@ -33,6 +33,7 @@ class Perm(StrEnum):
     loan_step = "loan.step"
     loan_event_post = "loan.event.post"
     loan_report_read = "loan.report.read"
+    bank_client_write = "bank.client.write"
     # end loans
 
 
@@ -57,6 +58,7 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
                                R.credit_union}),
     Perm.loan_event_post: frozenset({R.bank}),
     Perm.loan_report_read: READERS,
+    Perm.bank_client_write: frozenset({R.county_admin, R.credit_union}),
     # end loans
 }
 

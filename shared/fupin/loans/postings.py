@@ -6,16 +6,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.areas.scope import scoped
+from fupin.areas.scope import scoped, visible
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
@@ -69,12 +70,12 @@ async def authenticate(
     client = await session.get(BankClient, client_id)
     if client is None or not client.active:
         raise _bad()
-    secrets = (await session.scalars(select(BankClientSecret.secret).where(
+    valid = (await session.scalars(select(BankClientSecret.secret).where(
         BankClientSecret.client_id == client_id, BankClientSecret.valid_from <= now,
         or_(BankClientSecret.valid_until.is_(None), BankClientSecret.valid_until > now)))).all()
     offered = [s.strip() for s in signature.replace(",", " ").split() if s.strip()]
     ok = False
-    for secret in secrets:
+    for secret in valid:
         expected = sign(secret, timestamp, body)
         for sig in offered:
             ok |= hmac.compare_digest(expected, sig)
@@ -314,3 +315,37 @@ async def create_client(session: AsyncSession, *, client_id: str, institution_co
     session.add(BankClientSecret(client_id=client_id, secret=secret))
     await session.flush()
     return client
+
+
+async def register_client(session: AsyncSession, *, principal: Principal, client_id: str, institution_code: str,
+                          area_code: str) -> tuple[BankClient, str]:
+    """A new machine client bound to one institution and area; the secret is shown once."""
+    if not visible(principal, area_code):
+        raise NotFound("area.not_found", "area not found", "未找到区划")
+    if await session.get(BankClient, client_id) is not None:
+        raise Conflict("bank.client_exists", "the client id is taken", "客户端编号已存在")
+    secret = secrets.token_hex(32)
+    client = await create_client(session, client_id=client_id, institution_code=institution_code,
+                                 area_code=area_code, secret=secret)
+    await audit.record(session, principal, action="bank.client.create", entity="bank_client", entity_id=client_id,
+                       area_code=area_code, after={"institution": institution_code})
+    return client, secret
+
+
+async def rotate_secret(session: AsyncSession, *, principal: Principal, client_id: str, overlap_hours: int
+                        ) -> tuple[BankClient, str, datetime]:
+    """Add a new secret; the current ones stay valid for `overlap_hours`, then only the new one signs."""
+    client = await session.get(BankClient, client_id, with_for_update=True)
+    if client is None or not visible(principal, client.area_code):
+        raise NotFound("bank.client_not_found", "no such client", "未找到该客户端")
+    now = datetime.now(UTC)
+    until = now + timedelta(hours=overlap_hours)
+    await session.execute(update(BankClientSecret).where(
+        BankClientSecret.client_id == client_id,
+        or_(BankClientSecret.valid_until.is_(None), BankClientSecret.valid_until > until)).values(valid_until=until))
+    secret = secrets.token_hex(32)
+    session.add(BankClientSecret(client_id=client_id, secret=secret, valid_from=now))
+    await session.flush()
+    await audit.record(session, principal, action="bank.client.rotate", entity="bank_client", entity_id=client_id,
+                       area_code=client.area_code, after={"old_valid_until": until})
+    return client, secret, until

@@ -277,3 +277,21 @@ class Reconciliation(FupinSchema):
     station: QuarterlyReport
     coop: QuarterlyReport
     differences: list[ReconciliationLine]
+
+
+class BankClientCreate(FupinSchema):
+    client_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{3,64}$")
+    institution_code: str = Field(min_length=1, max_length=32)
+    area_code: AreaCode
+
+
+class BankClientRotate(FupinSchema):
+    overlap_hours: int = Field(default=24, ge=0, le=720)
+
+
+class BankClientSecretRead(FupinSchema):
+    client_id: str
+    institution_code: str
+    area_code: str
+    secret: str = Field(description="shown once; store it in the client's vault")
+    previous_valid_until: datetime | None = None

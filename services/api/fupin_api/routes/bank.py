@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 
@@ -15,8 +15,15 @@ from fupin.auth.principal import Principal
 from fupin.errors import RuleViolation
 from fupin.loans import postings
 from fupin.loans.models import BankClient
-from fupin.loans.schemas import BankEvent, BankEventBatch, BankEventResults
-from fupin_api.deps import SessionDep
+from fupin.loans.schemas import (
+    BankClientCreate,
+    BankClientRotate,
+    BankClientSecretRead,
+    BankEvent,
+    BankEventBatch,
+    BankEventResults,
+)
+from fupin_api.deps import Authorized, SessionDep
 from fupin_api.problems import problem_responses
 
 router = APIRouter(tags=["bank"])
@@ -66,3 +73,24 @@ async def post_loan_events(
     if single:
         response.status_code = results[0].http_status
     return BankEventResults(results=results)
+
+
+@router.post("/bank/clients", summary="Register a machine client for a bank or credit coop (secret shown once)",
+             response_model=BankClientSecretRead, status_code=201, responses=problem_responses(403, 404, 409))
+async def create_bank_client(body: BankClientCreate, session: SessionDep,
+                             principal: Principal = Authorized(Perm.bank_client_write)) -> BankClientSecretRead:
+    client, secret = await postings.register_client(session, principal=principal, client_id=body.client_id,
+                                                    institution_code=body.institution_code, area_code=body.area_code)
+    return BankClientSecretRead(client_id=client.client_id, institution_code=client.institution_code,
+                                area_code=client.area_code, secret=secret)
+
+
+@router.post("/bank/clients/{client_id}/secrets", summary="Rotate a client's HMAC secret (old one kept for an overlap)",
+             response_model=BankClientSecretRead, status_code=201, responses=problem_responses(403, 404))
+async def rotate_bank_secret(client_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{3,64}$")],
+                             body: BankClientRotate, session: SessionDep,
+                             principal: Principal = Authorized(Perm.bank_client_write)) -> BankClientSecretRead:
+    client, secret, until = await postings.rotate_secret(session, principal=principal, client_id=client_id,
+                                                         overlap_hours=body.overlap_hours)
+    return BankClientSecretRead(client_id=client.client_id, institution_code=client.institution_code,
+                                area_code=client.area_code, secret=secret, previous_valid_until=until)

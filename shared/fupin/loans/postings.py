@@ -184,22 +184,10 @@ async def _repay(ctx: _Ctx, ev: BankEvent, loan: Loan, app: LoanApplication | No
     return loan
 
 
-async def _repayment(ctx: _Ctx, ev: BankEvent) -> tuple[str, Loan | None]:
-    if ev.amount is None:
-        raise RuleViolation("bank.fields_missing", "a repayment needs an amount", "还款须有金额")
-    app = await _application(ctx, ev.application_id)
-    loan = await _locked_loan(ctx, app.id)
-    if loan is None:
-        if app.status == "approved":
-            return "parked", None  # applied when the disbursement arrives
-        raise _unknown()
-    return "applied", await _repay(ctx, ev, loan, app)
-
-
 async def _reversal(ctx: _Ctx, ev: BankEvent) -> tuple[str, Loan | None]:
     target = await ctx.session.scalar(select(BankLoanEvent).where(
         BankLoanEvent.client_id == ctx.client.client_id, BankLoanEvent.event_id == ev.reverses_event_id
-    ).with_for_update())
+    ).with_for_update().execution_options(populate_existing=True))
     if target is None or target.status not in ("applied", "parked") or target.kind == "reversal":
         raise NotFound("bank.reversal_target_unknown", "nothing applied under that event id to reverse",
                        "没有可冲正的原交易")
@@ -238,7 +226,8 @@ async def _apply_parked(ctx: _Ctx, loan: Loan) -> None:
     """Repayments that arrived before this disbursement, in value-date order."""
     parked = (await ctx.session.scalars(select(BankLoanEvent).where(
         BankLoanEvent.application_id == loan.application_id, BankLoanEvent.status == "parked",
-        BankLoanEvent.kind == "repayment").order_by(BankLoanEvent.received_at).with_for_update())).all()
+        BankLoanEvent.kind == "repayment").order_by(BankLoanEvent.received_at).with_for_update()
+        .execution_options(populate_existing=True))).all()
     events = sorted(((BankEvent.model_validate(p.payload), p) for p in parked), key=lambda x: (x[0].on, x[1].received_at))
     app = await ctx.session.get(LoanApplication, loan.application_id)
     for ev, row in events:
@@ -251,25 +240,16 @@ async def _apply_parked(ctx: _Ctx, loan: Loan) -> None:
     await ctx.session.flush()
 
 
-async def _apply_one(ctx: _Ctx, raw: dict[str, Any], ev: BankEvent) -> BankEventResult:
-    digest = body_hash(raw)
-    inserted = await ctx.session.scalar(
-        insert(BankLoanEvent).values(
-            id=uuid.uuid4(), client_id=ctx.client.client_id, event_id=ev.event_id, body_hash=digest, kind=ev.kind,
-            area_code=ctx.client.area_code, application_id=ev.application_id, status="received", payload=raw,
-        ).on_conflict_do_nothing(index_elements=["client_id", "event_id"]).returning(BankLoanEvent.id)
-    )
-    if inserted is None:
-        prior = await ctx.session.scalar(select(BankLoanEvent).where(
-            BankLoanEvent.client_id == ctx.client.client_id, BankLoanEvent.event_id == ev.event_id))
-        assert prior is not None
-        if prior.body_hash != digest:
-            return BankEventResult(event_id=ev.event_id, status="conflict", http_status=409,
-                                   code="bank.event_conflict", detail="this event_id was posted with a different body")
-        return BankEventResult(event_id=ev.event_id, status="duplicate", http_status=200, code=prior.code,
-                               detail=f"already received ({prior.status}); nothing changed")
-    row = await ctx.session.get(BankLoanEvent, inserted)
-    assert row is not None
+def _result(ev: BankEvent, status: str, loan: Loan | None = None, exc: DomainError | None = None) -> BankEventResult:
+    if exc is not None:
+        return BankEventResult(event_id=ev.event_id, status="refused", http_status=exc.status, code=exc.code,
+                               detail=exc.message_en)
+    return BankEventResult(event_id=ev.event_id, status=status,
+                           http_status=202 if status == "parked" else 200, loan_id=loan.id if loan else None)
+
+
+async def _apply_single(ctx: _Ctx, ev: BankEvent) -> tuple[BankEventResult, str, str | None]:
+    """A disbursement or reversal, in its own savepoint."""
     try:
         async with ctx.session.begin_nested():
             loan: Loan | None
@@ -277,34 +257,133 @@ async def _apply_one(ctx: _Ctx, raw: dict[str, Any], ev: BankEvent) -> BankEvent
                 loan = await _disburse(ctx, ev)
                 await _apply_parked(ctx, loan)
                 status = "applied"
-            elif ev.kind == "repayment":
-                status, loan = await _repayment(ctx, ev)
             else:
                 status, loan = await _reversal(ctx, ev)
     except DomainError as exc:
-        row.status, row.code = "refused", exc.code
-        await ctx.session.flush()
-        return BankEventResult(event_id=ev.event_id, status="refused", http_status=exc.status, code=exc.code,
-                               detail=exc.message_en)
-    row.status = status
+        return _result(ev, "refused", exc=exc), "refused", exc.code
+    return _result(ev, status, loan), status, None
+
+
+async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[tuple[BankEventResult, str, str | None]]:
+    """Consecutive repayments, set-based: loans are locked already; outcomes are computed in order in memory,
+    then written with one INSERT of repayments and one flush of the changed loans and applications."""
+    app_ids = {ev.application_id for ev in events if ev.application_id}
+    apps = {a.id: a for a in (await ctx.session.scalars(scoped(
+        select(LoanApplication).where(LoanApplication.id.in_(app_ids)), ctx.principal, LoanApplication.area_code)
+        .execution_options(populate_existing=True))).all()}
+    loans = {ln.application_id: ln for ln in (await ctx.session.scalars(scoped(
+        select(Loan).where(Loan.application_id.in_(app_ids)), ctx.principal, Loan.area_code)
+        .execution_options(populate_existing=True))).all()}
+    out: list[tuple[BankEventResult, str, str | None]] = []
+    repayments: list[dict[str, Any]] = []
+    for ev in events:
+        app = apps.get(ev.application_id) if ev.application_id else None
+        loan = loans.get(ev.application_id) if ev.application_id else None
+        exc: DomainError | None = None
+        if ev.amount is None:
+            exc = RuleViolation("bank.fields_missing", "a repayment needs an amount", "还款须有金额")
+        elif app is None or (loan is None and app.status != "approved"):
+            exc = _unknown()
+        elif loan is None:
+            out.append((_result(ev, "parked"), "parked", None))
+            continue
+        elif ev.amount > loan.outstanding:
+            exc = RuleViolation("loan.over_repayment", f"only {loan.outstanding} is outstanding",
+                                f"还款超过未还本金 {loan.outstanding} 元", extra={"outstanding": str(loan.outstanding)})
+        elif ev.on < loan.disbursed_on:
+            exc = RuleViolation("loan.repayment_before_disbursement", "repayment dated before disbursement",
+                                "还款日期早于放款日期")
+        if exc is not None:
+            out.append((_result(ev, "refused", exc=exc), "refused", exc.code))
+            continue
+        assert loan is not None
+        assert app is not None
+        assert ev.amount is not None
+        repayments.append({"id": uuid.uuid4(), "loan_id": loan.id, "area_code": loan.area_code, "amount": ev.amount,
+                           "paid_on": ev.on, "source_event_id": ev.event_id})
+        loan.outstanding -= ev.amount
+        before = app.status
+        _settle_status(loan, app, ev.on)
+        if app.status != before:
+            _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
+        out.append((_result(ev, "applied", loan), "applied", None))
+    if repayments:
+        await ctx.session.execute(insert(LoanRepayment), repayments)
     await ctx.session.flush()
-    return BankEventResult(event_id=ev.event_id, status=status, http_status=202 if status == "parked" else 200,
-                           loan_id=loan.id if loan else None)
+    return out
 
 
 async def post_events(
     session: AsyncSession, *, principal: Principal, client: BankClient, raw_events: list[dict[str, Any]],
     events: list[BankEvent],
 ) -> list[BankEventResult]:
-    """Each event in its own savepoint: one refusal never undoes its neighbours."""
+    """One request, up to 1,000 events, each with its own result; one refusal never undoes its neighbours.
+
+    Set-based where it pays: every event row is recorded by one INSERT … ON CONFLICT DO NOTHING (the
+    idempotency check), the referenced applications and loans are locked once in id order (so concurrent
+    batches cannot deadlock), runs of repayments are applied together, and event statuses are written in bulk.
+    """
     ctx = _Ctx(session, principal, client)
-    results = [await _apply_one(ctx, raw, ev) for raw, ev in zip(raw_events, events, strict=True)]
+    rows = [{"id": uuid.uuid4(), "client_id": client.client_id, "event_id": ev.event_id, "body_hash": body_hash(raw),
+             "kind": ev.kind, "area_code": client.area_code, "application_id": ev.application_id,
+             "status": "received", "payload": raw} for raw, ev in zip(raw_events, events, strict=True)]
+    new_ids = set((await session.scalars(
+        insert(BankLoanEvent).values(rows).on_conflict_do_nothing(index_elements=["client_id", "event_id"])
+        .returning(BankLoanEvent.id))).all())
+    repeated = [r["event_id"] for r in rows if r["id"] not in new_ids]
+    priors = {p.event_id: (p.body_hash, p.status, p.code) for p in (await session.execute(
+        select(BankLoanEvent.event_id, BankLoanEvent.body_hash, BankLoanEvent.status, BankLoanEvent.code).where(
+            BankLoanEvent.client_id == client.client_id, BankLoanEvent.event_id.in_(repeated)))).all()
+    } if repeated else {}
+    # Lock every referenced application and loan up front, always in id order.
+    app_ids = sorted({ev.application_id for ev in events if ev.application_id})
+    if app_ids:
+        await session.execute(scoped(select(LoanApplication.id).where(LoanApplication.id.in_(app_ids)), principal,
+                                     LoanApplication.area_code).order_by(LoanApplication.id).with_for_update())
+        await session.execute(scoped(select(Loan.id).where(Loan.application_id.in_(app_ids)), principal,
+                                     Loan.area_code).order_by(Loan.id).with_for_update())
+    results: list[BankEventResult | None] = [None] * len(events)
+    pending: list[int] = []  # indexes of a run of repayments not yet applied
+
+    async def flush_statuses(done: list[tuple[int, str, str | None]]) -> None:
+        if done:
+            await session.execute(update(BankLoanEvent), [
+                {"id": rows[i]["id"], "status": status, "code": code} for i, status, code in done])
+
+    async def run_repayments() -> None:
+        if not pending:
+            return
+        outcomes = await _repay_batch(ctx, [events[i] for i in pending])
+        for i, (res, _, _) in zip(pending, outcomes, strict=True):
+            results[i] = res
+        await flush_statuses([(i, st, code) for i, (_, st, code) in zip(pending, outcomes, strict=True)])
+        pending.clear()
+
+    for i, (row, ev) in enumerate(zip(rows, events, strict=True)):
+        if row["id"] not in new_ids:
+            digest, status, code = priors[ev.event_id]
+            results[i] = (BankEventResult(event_id=ev.event_id, status="conflict", http_status=409,
+                                          code="bank.event_conflict",
+                                          detail="this event_id was posted with a different body")
+                          if digest != row["body_hash"] else
+                          BankEventResult(event_id=ev.event_id, status="duplicate", http_status=200, code=code,
+                                          detail=f"already received ({status}); nothing changed"))
+            continue
+        if ev.kind == "repayment":
+            pending.append(i)
+            continue
+        await run_repayments()
+        res, status, code = await _apply_single(ctx, ev)
+        results[i] = res
+        await flush_statuses([(i, status, code)])
+    await run_repayments()
+    final = [r for r in results if r is not None]
     counts: dict[str, int] = {}
-    for r in results:
+    for r in final:
         counts[r.status] = counts.get(r.status, 0) + 1
     await audit.record(session, principal, action="bank.loan_events", entity="bank_client",
                        entity_id=client.client_id, area_code=client.area_code, after=counts)
-    return results
+    return final
 
 
 async def create_client(session: AsyncSession, *, client_id: str, institution_code: str, area_code: str,

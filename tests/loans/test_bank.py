@@ -20,7 +20,7 @@ async def approved(client, owner_sessionmaker, world, amount="10000.00") -> str:
     return app["id"]
 
 
-def disb(app_id, eid="d1", amount="10000.00", on="2026-10-15", due="2027-04-15"):
+def disb(app_id, eid="d1", amount="10000.00", on="2026-10-15", due="2026-11-10"):
     return {"event_id": eid, "kind": "disbursement", "application_id": app_id, "external_id": "EXT-" + eid,
             "amount": amount, "on": on, "due_on": due, "rate": "0.043500"}
 
@@ -87,12 +87,12 @@ class TestEvents:
         assert (await post_events(client, bank, rep(app_id, "r1", "4000.00"))).status_code == 200
         loan = (await client.get(f"/loans/{loan_id}", headers=world.h[R.credit_coop])).json()
         assert loan["outstanding"] == "6000.00"
-        assert loan["status"] == "current"
-        assert (await post_events(client, bank, rep(app_id, "r2", "6000.00", on="2027-04-15"))).status_code == 200
+        assert loan["status"] == "overdue"  # due 2026-11-10 has passed (today is later) with 6,000.00 unpaid
+        assert (await post_events(client, bank, rep(app_id, "r2", "6000.00", on="2026-11-10"))).status_code == 200
         loan = (await client.get(f"/loans/{loan_id}", headers=world.h[R.village_committee])).json()
         assert loan["outstanding"] == "0.00"
         assert loan["status"] == "repaid_on_time"
-        assert loan["repaid_on"] == "2027-04-15"
+        assert loan["repaid_on"] == "2026-11-10"
         assert [x["amount"] for x in loan["repayments"]] == ["4000.00", "6000.00"]
         got = (await client.get(f"/loan-applications/{app_id}", headers=world.h[R.credit_coop])).json()
         assert got["status"] == "repaid"
@@ -101,7 +101,7 @@ class TestEvents:
         bank = await make_bank(owner_sessionmaker, world.township)
         app_id = await approved(client, owner_sessionmaker, world)
         await post_events(client, bank, disb(app_id))
-        r = await post_events(client, bank, rep(app_id, "r1", "10000.00", on="2027-04-16"))
+        r = await post_events(client, bank, rep(app_id, "r1", "10000.00", on="2026-11-11"))
         loan_id = r.json()["results"][0]["loan_id"]
         loan = (await client.get(f"/loans/{loan_id}", headers=world.h[R.credit_coop])).json()
         assert loan["status"] == "repaid_late"
@@ -170,6 +170,13 @@ class TestEvents:
         r = await post_events(client, bank, disb(app_id))
         assert r.status_code == 404
         assert r.json()["results"][0]["code"] == "loan.unknown_loan"
+
+    async def test_future_value_date_is_refused(self, client, owner_sessionmaker, world):
+        bank = await make_bank(owner_sessionmaker, world.township)
+        app_id = await approved(client, owner_sessionmaker, world)
+        r = await post_events(client, bank, disb(app_id, on="2099-01-01", due="2099-06-01"))
+        assert r.status_code == 422
+        assert r.json()["results"][0]["code"] == "bank.value_date_in_future"
 
     async def test_float_amounts_are_refused(self, client, owner_sessionmaker, world):
         bank = await make_bank(owner_sessionmaker, world.township)

@@ -20,6 +20,7 @@ from fupin.areas.scope import scoped, visible
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
+from fupin.calendar import business_date
 from fupin.errors import Conflict, DomainError, NotFound, RuleViolation, Unauthorized
 from fupin.loans.models import (
     BankClient,
@@ -178,7 +179,7 @@ async def _repay(ctx: _Ctx, ev: BankEvent, loan: Loan, app: LoanApplication | No
     loan.outstanding -= ev.amount
     before = app.status if app else ""
     _settle_status(loan, app, ev.on)
-    if app is not None and app.status != before:
+    if app is not None and app.status == "repaid" and before != "repaid":
         _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
     await ctx.session.flush()
     return loan
@@ -304,7 +305,7 @@ async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[tuple[BankEve
         loan.outstanding -= ev.amount
         before = app.status
         _settle_status(loan, app, ev.on)
-        if app.status != before:
+        if app.status == "repaid" and before != "repaid":
             _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
         out.append((_result(ev, "applied", loan), "applied", None))
     if repayments:
@@ -368,6 +369,12 @@ async def post_events(
                           if digest != row["body_hash"] else
                           BankEventResult(event_id=ev.event_id, status="duplicate", http_status=200, code=code,
                                           detail=f"already received ({status}); nothing changed"))
+            continue
+        if ev.on > business_date():
+            exc = RuleViolation("bank.value_date_in_future", "the value date lies in the future", "记账日期晚于今天")
+            results[i] = _result(ev, "refused", exc=exc)
+            await run_repayments()
+            await flush_statuses([(i, "refused", exc.code)])
             continue
         if ev.kind == "repayment":
             pending.append(i)

@@ -148,6 +148,7 @@ async def _disburse(ctx: _Ctx, ev: BankEvent) -> Loan:
                 external_id=ev.external_id, application_id=app.id)
     ctx.session.add(loan)
     before, app.status = app.status, "disbursed"
+    app.coop_code = ctx.client.institution_code
     _step(app, ctx, "disbursed", before, ev.on, f"放款 {ev.amount} 元")
     await ctx.session.flush()
     return loan

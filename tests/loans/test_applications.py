@@ -244,3 +244,24 @@ class TestCalendar:
 
             await s.execute(delete(LoanHoliday).where(LoanHoliday.day >= date(2031, 1, 1)))
             await s.execute(delete(LoanHolidayYear).where(LoanHolidayYear.year == 2031))
+
+    async def test_admin_added_holiday_in_a_known_year_moves_the_deadline(self, client, owner_sessionmaker, world):
+        from sqlalchemy import delete
+
+        from fupin.loans.models import LoanHoliday
+
+        r = await client.put("/loan-holidays", headers=world.h[R.county_admin],
+                             json={"year": 2026, "holidays": ["2026-10-09"], "workdays": []})
+        assert r.status_code == 200, r.text
+        try:
+            hh, _ = await make_household(owner_sessionmaker, world.village)
+            app = (await submit(client, world, hh, amount="1000.00")).json()
+            await step(client, world, app["id"], "village_review", R.village_committee, "2026-09-30")
+            got = (await client.get(f"/loan-applications/{app['id']}", headers=world.h[R.township_station])).json()
+            # Oct 8, (9 now a holiday), 10 (调休 Saturday), 12, 13, 14
+            assert got["station_due_on"] == "2026-10-14"
+            r = await client.put("/loan-holidays", headers=world.h[R.township_station], json={"year": 2026})
+            assert r.status_code == 403
+        finally:
+            async with owner_sessionmaker() as s, s.begin():
+                await s.execute(delete(LoanHoliday).where(LoanHoliday.day == date(2026, 10, 9)))

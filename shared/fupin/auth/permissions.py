@@ -28,6 +28,20 @@ class Perm(StrEnum):
     household_import = "household.import"
     household_export = "household.export"
     household_stats = "household.stats"
+    # loans
+    loan_config_read = "loan.config.read"
+    loan_config_write = "loan.config.write"
+    loan_quota_write = "loan.quota.write"
+    loan_holiday_write = "loan.holiday.write"
+    loan_certificate_review = "loan.certificate.review"
+    loan_certificate_issue = "loan.certificate.issue"
+    loan_read = "loan.read"
+    loan_apply = "loan.apply"
+    loan_step = "loan.step"
+    loan_event_post = "loan.event.post"
+    loan_report_read = "loan.report.read"
+    bank_client_write = "bank.client.write"
+    # end loans
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -45,6 +59,21 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.household_import: frozenset({R.poverty_office}),
     Perm.household_export: READERS,
     Perm.household_stats: READERS,
+    # loans
+    Perm.loan_config_read: READERS,
+    Perm.loan_config_write: frozenset({R.county_admin, R.poverty_office}),
+    Perm.loan_quota_write: frozenset({R.county_admin, R.poverty_office}),
+    Perm.loan_holiday_write: frozenset({R.county_admin}),
+    Perm.loan_certificate_review: frozenset({R.village_committee}),
+    Perm.loan_certificate_issue: frozenset({R.credit_coop}),
+    Perm.loan_read: READERS,
+    Perm.loan_apply: frozenset({R.village_committee, R.township_station, R.poverty_office, R.county_admin}),
+    Perm.loan_step: frozenset({R.village_committee, R.township_station, R.credit_coop, R.poverty_office,
+                               R.credit_union}),
+    Perm.loan_event_post: frozenset({R.bank}),
+    Perm.loan_report_read: READERS,
+    Perm.bank_client_write: frozenset({R.county_admin, R.credit_union}),
+    # end loans
 }
 
 

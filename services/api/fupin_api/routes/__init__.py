@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fupin_api.routes import areas, audit, auth, health, households, jobs, users
+from fupin_api.routes import areas, audit, auth, bank, health, jobs, loans, users
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -14,4 +15,6 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     jobs.router,
     households.router,
+    loans.router,
+    bank.router,
 ]

@@ -1,0 +1,438 @@
+"""Bank and credit-coop postings: HMAC-signed machine clients, idempotent by (client, event_id), out-of-order
+safe (a repayment before its disbursement is parked and applied when the disbursement arrives)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fupin.areas.scope import scoped, visible
+from fupin.audit import service as audit
+from fupin.auth.principal import Principal
+from fupin.auth.roles import Role
+from fupin.calendar import business_date
+from fupin.errors import Conflict, DomainError, NotFound, RuleViolation, Unauthorized
+from fupin.loans.models import (
+    BankClient,
+    BankClientSecret,
+    BankLoanEvent,
+    Loan,
+    LoanApplication,
+    LoanApplicationStep,
+    LoanNotification,
+    LoanRepayment,
+)
+from fupin.loans.schemas import BankEvent, BankEventResult
+
+WINDOW_SECONDS = 300
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day `months` later, clamped to the month's end (2026-01-31 + 1 → 2026-02-28)."""
+    total = day.month - 1 + months
+    year, month = day.year + total // 12, total % 12 + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - date.resolution).day
+    return date(year, month, min(day.day, last))
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _bad() -> Unauthorized:
+    return Unauthorized("bank.bad_signature", "missing or invalid signature", "签名无效")
+
+
+async def authenticate(
+    session: AsyncSession, *, client_id: str | None, timestamp: str | None, signature: str | None, body: bytes,
+    now: datetime | None = None,
+) -> tuple[BankClient, Principal]:
+    """Verify `X-Fupin-Signature` (one or more hex HMAC-SHA256 of f"{timestamp}.{body}", space or comma
+    separated during rotation) against the client's currently valid secrets; ±300 s clock window."""
+    if not client_id or not timestamp or not signature:
+        raise _bad()
+    now = now or datetime.now(UTC)
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        raise _bad() from None
+    if abs(now.timestamp() - ts) > WINDOW_SECONDS:
+        raise Unauthorized("bank.stale_timestamp", "timestamp outside the 5-minute window", "时间戳超出5分钟窗口")
+    client = await session.get(BankClient, client_id)
+    if client is None or not client.active:
+        raise _bad()
+    valid = (await session.scalars(select(BankClientSecret.secret).where(
+        BankClientSecret.client_id == client_id, BankClientSecret.valid_from <= now,
+        or_(BankClientSecret.valid_until.is_(None), BankClientSecret.valid_until > now)))).all()
+    offered = [s.strip() for s in signature.replace(",", " ").split() if s.strip()]
+    ok = False
+    for secret in valid:
+        expected = sign(secret, timestamp, body)
+        for sig in offered:
+            ok |= hmac.compare_digest(expected, sig)
+    if not ok:
+        raise _bad()
+    principal = Principal(user_id=None, username=f"bank:{client.client_id}", role=Role.bank,
+                          area_code=client.area_code)
+    return client, principal
+
+
+def body_hash(raw_event: Any) -> str:
+    return hashlib.sha256(json.dumps(raw_event, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass
+class _Ctx:
+    session: AsyncSession
+    principal: Principal
+    client: BankClient
+
+
+def _unknown() -> NotFound:
+    return NotFound("loan.unknown_loan", "no approved loan with this application id in your area",
+                    "本辖区内无此贷款")
+
+
+async def _application(ctx: _Ctx, application_id: uuid.UUID | None) -> LoanApplication:
+    if application_id is None:
+        raise RuleViolation("bank.application_id_required", "application_id is required", "缺少 application_id")
+    app = await ctx.session.scalar(scoped(select(LoanApplication).where(LoanApplication.id == application_id),
+                                          ctx.principal, LoanApplication.area_code).with_for_update())
+    if app is None:
+        raise _unknown()
+    return app
+
+
+async def _locked_loan(ctx: _Ctx, application_id: uuid.UUID) -> Loan | None:
+    return await ctx.session.scalar(scoped(select(Loan).where(Loan.application_id == application_id),
+                                           ctx.principal, Loan.area_code).with_for_update())
+
+
+def _step(app: LoanApplication, ctx: _Ctx, step: str, before: str, on: date, opinion: str) -> None:
+    ctx.session.add(LoanApplicationStep(application_id=app.id, area_code=app.area_code, step=step,
+                                        from_status=before, to_status=app.status, role=Role.bank.value,
+                                        actor=ctx.principal.username, on_date=on, opinion=opinion))
+    ctx.session.add(LoanNotification(area_code=app.area_code, household_id=app.household_id, application_id=app.id,
+                                     message={"disbursed": "贷款已发放", "repaid": "贷款已还清"}.get(app.status, opinion)))
+
+
+async def _disburse(ctx: _Ctx, ev: BankEvent) -> Loan:
+    app = await _application(ctx, ev.application_id)
+    if app.status != "approved":
+        if await _locked_loan(ctx, app.id) is not None:
+            raise Conflict("loan.already_disbursed", "the loan is disbursed already", "贷款已发放")
+        raise _unknown()
+    if ev.amount is None or ev.rate is None:
+        raise RuleViolation("bank.fields_missing", "a disbursement needs amount and rate", "放款须有金额和利率")
+    if ev.amount > app.amount:
+        raise RuleViolation("loan.amount_over_approved", f"more than the approved {app.amount}",
+                            f"超过批准金额 {app.amount} 元")
+    due = ev.due_on or add_months(ev.on, app.term_months)
+    if due <= ev.on or due > add_months(ev.on, app.term_months):
+        raise RuleViolation("loan.term_over_limit", "the due date exceeds the approved term", "到期日超过批准期限")
+    loan = Loan(area_code=app.area_code, township_code=app.township_code, household_id=app.household_id,
+                enterprise_name=app.enterprise_name, product=app.product, purpose=app.purpose,
+                productive=app.subsidy_eligible, principal=ev.amount, outstanding=ev.amount, interest_rate=ev.rate,
+                disbursed_on=ev.on, due_on=due, status="current", coop_code=ctx.client.institution_code,
+                external_id=ev.external_id, application_id=app.id)
+    ctx.session.add(loan)
+    before, app.status = app.status, "disbursed"
+    app.coop_code = ctx.client.institution_code
+    _step(app, ctx, "disbursed", before, ev.on, f"放款 {ev.amount} 元")
+    await ctx.session.flush()
+    return loan
+
+
+def _settle_status(loan: Loan, app: LoanApplication | None, on: date) -> None:
+    if loan.outstanding == 0:
+        loan.repaid_on = on
+        loan.status = "repaid_on_time" if on <= loan.due_on else "repaid_late"
+        if app is not None:
+            app.status = "repaid"
+    else:
+        loan.repaid_on = None
+        loan.status = "overdue" if loan.status == "overdue" or on > loan.due_on else "current"
+        if app is not None:
+            app.status = "overdue" if loan.status == "overdue" else "disbursed"
+
+
+async def _repay(ctx: _Ctx, ev: BankEvent, loan: Loan, app: LoanApplication | None) -> Loan:
+    assert ev.amount is not None
+    if ev.amount > loan.outstanding:
+        raise RuleViolation("loan.over_repayment", f"only {loan.outstanding} is outstanding",
+                            f"还款超过未还本金 {loan.outstanding} 元", extra={"outstanding": str(loan.outstanding)})
+    if ev.on < loan.disbursed_on:
+        raise RuleViolation("loan.repayment_before_disbursement", "repayment dated before disbursement",
+                            "还款日期早于放款日期")
+    ctx.session.add(LoanRepayment(loan_id=loan.id, area_code=loan.area_code, amount=ev.amount, paid_on=ev.on,
+                                  source_event_id=ev.event_id))
+    loan.outstanding -= ev.amount
+    before = app.status if app else ""
+    _settle_status(loan, app, ev.on)
+    if app is not None and app.status == "repaid" and before != "repaid":
+        _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
+    await ctx.session.flush()
+    return loan
+
+
+async def _reversal(ctx: _Ctx, ev: BankEvent) -> tuple[str, Loan | None]:
+    target = await ctx.session.scalar(select(BankLoanEvent).where(
+        BankLoanEvent.client_id == ctx.client.client_id, BankLoanEvent.event_id == ev.reverses_event_id
+    ).with_for_update().execution_options(populate_existing=True))
+    if target is None or target.status not in ("applied", "parked") or target.kind == "reversal":
+        raise NotFound("bank.reversal_target_unknown", "nothing applied under that event id to reverse",
+                       "没有可冲正的原交易")
+    if target.status == "parked":
+        target.status, target.code = "reversed", None
+        return "applied", None
+    original = BankEvent.model_validate(target.payload)
+    assert original.application_id is not None
+    app = await _application(ctx, original.application_id)
+    loan = await _locked_loan(ctx, app.id)
+    assert loan is not None
+    if target.kind == "disbursement":
+        if loan.outstanding != loan.principal:
+            raise Conflict("loan.reversal_after_repayment", "reverse the repayments first", "请先冲正还款")
+        reps = (await ctx.session.scalars(select(LoanRepayment).where(LoanRepayment.loan_id == loan.id))).all()
+        for r in reps:
+            await ctx.session.delete(r)
+        await ctx.session.flush()
+        await ctx.session.delete(loan)
+        before, app.status = app.status, "approved"
+        _step(app, ctx, "disbursement_reversed", before, ev.on, "放款冲正")
+        target.status = "reversed"
+        await ctx.session.flush()
+        return "applied", None
+    assert original.amount is not None
+    ctx.session.add(LoanRepayment(loan_id=loan.id, area_code=loan.area_code, amount=-original.amount, paid_on=ev.on,
+                                  source_event_id=ev.event_id))
+    loan.outstanding += original.amount
+    _settle_status(loan, app, ev.on)
+    target.status = "reversed"
+    await ctx.session.flush()
+    return "applied", loan
+
+
+async def _apply_parked(ctx: _Ctx, loan: Loan) -> None:
+    """Repayments that arrived before this disbursement, in value-date order."""
+    parked = (await ctx.session.scalars(select(BankLoanEvent).where(
+        BankLoanEvent.application_id == loan.application_id, BankLoanEvent.status == "parked",
+        BankLoanEvent.kind == "repayment").order_by(BankLoanEvent.received_at).with_for_update()
+        .execution_options(populate_existing=True))).all()
+    events = sorted(((BankEvent.model_validate(p.payload), p) for p in parked), key=lambda x: (x[0].on, x[1].received_at))
+    app = await ctx.session.get(LoanApplication, loan.application_id)
+    for ev, row in events:
+        try:
+            async with ctx.session.begin_nested():
+                await _repay(ctx, ev, loan, app)
+            row.status, row.code = "applied", None
+        except DomainError as exc:
+            row.status, row.code = "refused", exc.code
+    await ctx.session.flush()
+
+
+def _result(ev: BankEvent, status: str, loan: Loan | None = None, exc: DomainError | None = None) -> BankEventResult:
+    if exc is not None:
+        return BankEventResult(event_id=ev.event_id, status="refused", http_status=exc.status, code=exc.code,
+                               detail=exc.message_en)
+    return BankEventResult(event_id=ev.event_id, status=status,
+                           http_status=202 if status == "parked" else 200, loan_id=loan.id if loan else None)
+
+
+async def _apply_single(ctx: _Ctx, ev: BankEvent) -> tuple[BankEventResult, str, str | None]:
+    """A disbursement or reversal, in its own savepoint."""
+    try:
+        async with ctx.session.begin_nested():
+            loan: Loan | None
+            if ev.kind == "disbursement":
+                loan = await _disburse(ctx, ev)
+                await _apply_parked(ctx, loan)
+                status = "applied"
+            else:
+                status, loan = await _reversal(ctx, ev)
+    except DomainError as exc:
+        return _result(ev, "refused", exc=exc), "refused", exc.code
+    return _result(ev, status, loan), status, None
+
+
+async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[tuple[BankEventResult, str, str | None]]:
+    """Consecutive repayments, set-based: loans are locked already; outcomes are computed in order in memory,
+    then written with one INSERT of repayments and one flush of the changed loans and applications."""
+    app_ids = {ev.application_id for ev in events if ev.application_id}
+    apps = {a.id: a for a in (await ctx.session.scalars(scoped(
+        select(LoanApplication).where(LoanApplication.id.in_(app_ids)), ctx.principal, LoanApplication.area_code)
+        .execution_options(populate_existing=True))).all()}
+    loans = {ln.application_id: ln for ln in (await ctx.session.scalars(scoped(
+        select(Loan).where(Loan.application_id.in_(app_ids)), ctx.principal, Loan.area_code)
+        .execution_options(populate_existing=True))).all()}
+    out: list[tuple[BankEventResult, str, str | None]] = []
+    repayments: list[dict[str, Any]] = []
+    for ev in events:
+        app = apps.get(ev.application_id) if ev.application_id else None
+        loan = loans.get(ev.application_id) if ev.application_id else None
+        exc: DomainError | None = None
+        if ev.amount is None:
+            exc = RuleViolation("bank.fields_missing", "a repayment needs an amount", "还款须有金额")
+        elif app is None or (loan is None and app.status != "approved"):
+            exc = _unknown()
+        elif loan is None:
+            out.append((_result(ev, "parked"), "parked", None))
+            continue
+        elif ev.amount > loan.outstanding:
+            exc = RuleViolation("loan.over_repayment", f"only {loan.outstanding} is outstanding",
+                                f"还款超过未还本金 {loan.outstanding} 元", extra={"outstanding": str(loan.outstanding)})
+        elif ev.on < loan.disbursed_on:
+            exc = RuleViolation("loan.repayment_before_disbursement", "repayment dated before disbursement",
+                                "还款日期早于放款日期")
+        if exc is not None:
+            out.append((_result(ev, "refused", exc=exc), "refused", exc.code))
+            continue
+        assert loan is not None
+        assert app is not None
+        assert ev.amount is not None
+        repayments.append({"id": uuid.uuid4(), "loan_id": loan.id, "area_code": loan.area_code, "amount": ev.amount,
+                           "paid_on": ev.on, "source_event_id": ev.event_id})
+        loan.outstanding -= ev.amount
+        before = app.status
+        _settle_status(loan, app, ev.on)
+        if app.status == "repaid" and before != "repaid":
+            _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
+        out.append((_result(ev, "applied", loan), "applied", None))
+    if repayments:
+        await ctx.session.execute(insert(LoanRepayment), repayments)
+    await ctx.session.flush()
+    return out
+
+
+async def post_events(
+    session: AsyncSession, *, principal: Principal, client: BankClient, raw_events: list[dict[str, Any]],
+    events: list[BankEvent],
+) -> list[BankEventResult]:
+    """One request, up to 1,000 events, each with its own result; one refusal never undoes its neighbours.
+
+    Set-based where it pays: every event row is recorded by one INSERT … ON CONFLICT DO NOTHING (the
+    idempotency check), the referenced applications and loans are locked once in id order (so concurrent
+    batches cannot deadlock), runs of repayments are applied together, and event statuses are written in bulk.
+    """
+    ctx = _Ctx(session, principal, client)
+    rows = [{"id": uuid.uuid4(), "client_id": client.client_id, "event_id": ev.event_id, "body_hash": body_hash(raw),
+             "kind": ev.kind, "area_code": client.area_code, "application_id": ev.application_id,
+             "status": "received", "payload": raw} for raw, ev in zip(raw_events, events, strict=True)]
+    new_ids = set((await session.scalars(
+        insert(BankLoanEvent).values(rows).on_conflict_do_nothing(index_elements=["client_id", "event_id"])
+        .returning(BankLoanEvent.id))).all())
+    repeated = [r["event_id"] for r in rows if r["id"] not in new_ids]
+    priors = {p.event_id: (p.body_hash, p.status, p.code) for p in (await session.execute(
+        select(BankLoanEvent.event_id, BankLoanEvent.body_hash, BankLoanEvent.status, BankLoanEvent.code).where(
+            BankLoanEvent.client_id == client.client_id, BankLoanEvent.event_id.in_(repeated)))).all()
+    } if repeated else {}
+    # Lock every referenced application and loan up front, always in id order.
+    app_ids = sorted({ev.application_id for ev in events if ev.application_id})
+    if app_ids:
+        await session.execute(scoped(select(LoanApplication.id).where(LoanApplication.id.in_(app_ids)), principal,
+                                     LoanApplication.area_code).order_by(LoanApplication.id).with_for_update())
+        await session.execute(scoped(select(Loan.id).where(Loan.application_id.in_(app_ids)), principal,
+                                     Loan.area_code).order_by(Loan.id).with_for_update())
+    results: list[BankEventResult | None] = [None] * len(events)
+    pending: list[int] = []  # indexes of a run of repayments not yet applied
+
+    async def flush_statuses(done: list[tuple[int, str, str | None]]) -> None:
+        if done:
+            await session.execute(update(BankLoanEvent), [
+                {"id": rows[i]["id"], "status": status, "code": code} for i, status, code in done])
+
+    async def run_repayments() -> None:
+        if not pending:
+            return
+        outcomes = await _repay_batch(ctx, [events[i] for i in pending])
+        for i, (res, _, _) in zip(pending, outcomes, strict=True):
+            results[i] = res
+        await flush_statuses([(i, st, code) for i, (_, st, code) in zip(pending, outcomes, strict=True)])
+        pending.clear()
+
+    for i, (row, ev) in enumerate(zip(rows, events, strict=True)):
+        if row["id"] not in new_ids:
+            digest, status, code = priors[ev.event_id]
+            results[i] = (BankEventResult(event_id=ev.event_id, status="conflict", http_status=409,
+                                          code="bank.event_conflict",
+                                          detail="this event_id was posted with a different body")
+                          if digest != row["body_hash"] else
+                          BankEventResult(event_id=ev.event_id, status="duplicate", http_status=200, code=code,
+                                          detail=f"already received ({status}); nothing changed"))
+            continue
+        if ev.on > business_date():
+            exc = RuleViolation("bank.value_date_in_future", "the value date lies in the future", "记账日期晚于今天")
+            results[i] = _result(ev, "refused", exc=exc)
+            await run_repayments()
+            await flush_statuses([(i, "refused", exc.code)])
+            continue
+        if ev.kind == "repayment":
+            pending.append(i)
+            continue
+        await run_repayments()
+        res, status, code = await _apply_single(ctx, ev)
+        results[i] = res
+        await flush_statuses([(i, status, code)])
+    await run_repayments()
+    final = [r for r in results if r is not None]
+    counts: dict[str, int] = {}
+    for r in final:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    await audit.record(session, principal, action="bank.loan_events", entity="bank_client",
+                       entity_id=client.client_id, area_code=client.area_code, after=counts)
+    return final
+
+
+async def create_client(session: AsyncSession, *, client_id: str, institution_code: str, area_code: str,
+                        secret: str) -> BankClient:
+    client = BankClient(client_id=client_id, institution_code=institution_code, area_code=area_code)
+    session.add(client)
+    await session.flush()
+    session.add(BankClientSecret(client_id=client_id, secret=secret))
+    await session.flush()
+    return client
+
+
+async def register_client(session: AsyncSession, *, principal: Principal, client_id: str, institution_code: str,
+                          area_code: str) -> tuple[BankClient, str]:
+    """A new machine client bound to one institution and area; the secret is shown once."""
+    if not visible(principal, area_code):
+        raise NotFound("area.not_found", "area not found", "未找到区划")
+    if await session.get(BankClient, client_id) is not None:
+        raise Conflict("bank.client_exists", "the client id is taken", "客户端编号已存在")
+    secret = secrets.token_hex(32)
+    client = await create_client(session, client_id=client_id, institution_code=institution_code,
+                                 area_code=area_code, secret=secret)
+    await audit.record(session, principal, action="bank.client.create", entity="bank_client", entity_id=client_id,
+                       area_code=area_code, after={"institution": institution_code})
+    return client, secret
+
+
+async def rotate_secret(session: AsyncSession, *, principal: Principal, client_id: str, overlap_hours: int
+                        ) -> tuple[BankClient, str, datetime]:
+    """Add a new secret; the current ones stay valid for `overlap_hours`, then only the new one signs."""
+    client = await session.get(BankClient, client_id, with_for_update=True)
+    if client is None or not visible(principal, client.area_code):
+        raise NotFound("bank.client_not_found", "no such client", "未找到该客户端")
+    now = datetime.now(UTC)
+    until = now + timedelta(hours=overlap_hours)
+    await session.execute(update(BankClientSecret).where(
+        BankClientSecret.client_id == client_id,
+        or_(BankClientSecret.valid_until.is_(None), BankClientSecret.valid_until > until)).values(valid_until=until))
+    secret = secrets.token_hex(32)
+    session.add(BankClientSecret(client_id=client_id, secret=secret, valid_from=now))
+    await session.flush()
+    await audit.record(session, principal, action="bank.client.rotate", entity="bank_client", entity_id=client_id,
+                       area_code=client.area_code, after={"old_valid_until": until})
+    return client, secret, until

@@ -1,0 +1,297 @@
+"""API shapes of the loans domain. Amounts are decimal strings in yuan; floats are refused."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+
+from fupin.schema import FupinSchema
+
+
+def _no_float(value: Any) -> Any:
+    if isinstance(value, float | bool):
+        raise ValueError("amounts are decimal strings such as \"20000.00\", never JSON numbers with a fraction")
+    return value
+
+
+MoneyIn = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=14, decimal_places=2, gt=0)]
+RateIn = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=9, decimal_places=6, ge=0, lt=1)]
+AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]
+Product = Literal["household", "tehuidai", "enterprise"]
+Purpose = Literal["tobacco", "sugar", "mulberry", "livestock", "vegetables", "other_farming", "non_productive"]
+StepName = Literal[
+    "village_review", "village_reject", "station_recommend", "station_reject", "coop_assess",
+    "poverty_office_approve", "credit_union_approve", "poverty_office_review", "approve", "reject",
+]
+
+
+class ProductRuleCreate(FupinSchema):
+    county_code: AreaCode
+    product: Product
+    approval_threshold: MoneyIn | None = None
+    max_amount: MoneyIn | None = None
+    per_member: bool = False
+    max_term_months: int = Field(ge=1, le=120)
+    effective_from: date
+
+
+class ProductRuleRead(FupinSchema):
+    id: uuid.UUID
+    county_code: str
+    product: str
+    approval_threshold: Decimal | None
+    max_amount: Decimal | None
+    per_member: bool
+    max_term_months: int
+    effective_from: date
+
+
+class ReadinessSet(FupinSchema):
+    ready: bool
+    note: str = Field(default="", max_length=300)
+
+
+class ReadinessRead(FupinSchema):
+    area_code: str
+    ready: bool
+    note: str
+
+
+class QuotaSet(FupinSchema):
+    township_code: AreaCode
+    year: int = Field(ge=2000, le=2100)
+    amount: Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=14, decimal_places=2, ge=0)]
+
+
+class QuotaRead(FupinSchema):
+    township_code: str
+    year: int
+    amount: Decimal
+    used: Decimal
+    remaining: Decimal
+
+
+class CertificateReview(FupinSchema):
+    household_id: uuid.UUID
+    credit_rating: Literal["excellent", "good", "fair"]
+    opinion: str = Field(min_length=1, max_length=500)
+    on: date
+
+
+class CertificateIssue(FupinSchema):
+    number: str = Field(min_length=1, max_length=32)
+    on: date
+
+
+class CertificateRead(FupinSchema):
+    id: uuid.UUID
+    area_code: str
+    household_id: uuid.UUID
+    status: str
+    credit_rating: str
+    village_opinion: str
+    village_reviewed_on: date
+    number: str | None
+    issued_on: date | None
+    issued_by: str | None
+
+
+class ApplicationCreate(FupinSchema):
+    product: Product = "household"
+    household_id: uuid.UUID | None = None
+    applicant_member_id: uuid.UUID | None = None
+    enterprise_name: str | None = Field(default=None, min_length=1, max_length=200)
+    township_code: AreaCode | None = Field(default=None, description="enterprise loans only")
+    amount: MoneyIn
+    term_months: int = Field(ge=1, le=120)
+    purpose: Purpose
+    on: date | None = Field(default=None, description="submission date; today (Asia/Shanghai) when absent")
+
+
+class ApplicationRead(FupinSchema):
+    id: uuid.UUID
+    area_code: str
+    township_code: str
+    applicant_kind: str
+    household_id: uuid.UUID | None
+    applicant_member_id: uuid.UUID | None
+    enterprise_name: str | None
+    product: str
+    amount: Decimal
+    term_months: int
+    purpose: str
+    subsidy_eligible: bool
+    family_planning: bool
+    veteran: bool
+    needs_county_approval: bool
+    poverty_office_approved_on: date | None
+    credit_union_approved_on: date | None
+    status: str
+    submitted_on: date
+    village_reviewed_on: date | None
+    station_due_on: date | None
+    station_reviewed_on: date | None
+    coop_due_on: date | None
+    coop_assessed_on: date | None
+    decided_on: date | None
+
+
+class StepCreate(FupinSchema):
+    step: StepName
+    opinion: str = Field(default="", max_length=1000)
+    on: date | None = Field(default=None, description="date of the review; today (Asia/Shanghai) when absent")
+
+
+class StepRead(FupinSchema):
+    id: uuid.UUID
+    application_id: uuid.UUID
+    step: str
+    from_status: str
+    to_status: str
+    role: str
+    actor: str
+    on_date: date
+    opinion: str
+    recorded_at: datetime
+
+
+class HolidaySet(FupinSchema):
+    year: int = Field(ge=2000, le=2100)
+    holidays: list[date] = Field(default_factory=list, max_length=366)
+    workdays: list[date] = Field(default_factory=list, max_length=366)
+    complete: bool = Field(default=False, description="declare the year complete: unlisted days follow Mon–Fri")
+
+
+class HolidayYearRead(FupinSchema):
+    year: int
+    complete: bool
+    holidays: list[date]
+    workdays: list[date]
+
+
+class RepaymentRead(FupinSchema):
+    id: uuid.UUID
+    amount: Decimal
+    paid_on: date
+    source_event_id: str | None
+
+
+class LoanRead(FupinSchema):
+    id: uuid.UUID
+    area_code: str
+    township_code: str
+    household_id: uuid.UUID | None
+    enterprise_name: str | None
+    application_id: uuid.UUID | None
+    product: str
+    purpose: str
+    productive: bool
+    principal: Decimal
+    outstanding: Decimal
+    interest_rate: Decimal
+    disbursed_on: date
+    due_on: date
+    repaid_on: date | None
+    status: str
+    coop_code: str
+    external_id: str | None
+
+
+class LoanDetail(LoanRead):
+    repayments: list[RepaymentRead]
+
+
+class BankEvent(FupinSchema):
+    event_id: str = Field(min_length=1, max_length=100)
+    kind: Literal["disbursement", "repayment", "reversal"]
+    application_id: uuid.UUID | None = None
+    external_id: str | None = Field(default=None, max_length=64)
+    amount: MoneyIn | None = None
+    on: date
+    due_on: date | None = None
+    rate: RateIn | None = None
+    reverses_event_id: str | None = Field(default=None, max_length=100)
+
+
+class BankEventBatch(FupinSchema):
+    events: list[BankEvent] = Field(min_length=1, max_length=1000)
+
+
+class BankEventResult(FupinSchema):
+    event_id: str
+    status: Literal["applied", "parked", "duplicate", "conflict", "refused"]
+    http_status: int
+    code: str | None = None
+    detail: str | None = None
+    loan_id: uuid.UUID | None = None
+
+
+class BankEventResults(FupinSchema):
+    results: list[BankEventResult]
+
+
+class NoticeLine(FupinSchema):
+    application_id: uuid.UUID
+    area_code: str
+    applicant: str
+    amount: Decimal
+    purpose: str
+    on: date
+    outcome: str
+
+
+class LoanNotice(FupinSchema):
+    township_code: str
+    month: str
+    recommended: list[NoticeLine]
+    decisions: list[NoticeLine]
+    disbursements: list[NoticeLine]
+
+
+class QuarterlyReport(FupinSchema):
+    township_code: str
+    quarter: str
+    version: Literal["station", "coop"]
+    due_on: date
+    disbursed_count: int
+    disbursed_amount: Decimal
+    recovered_amount: Decimal
+
+
+class ReconciliationLine(FupinSchema):
+    application_id: uuid.UUID
+    loan_id: uuid.UUID | None
+    station_disbursed: Decimal
+    coop_disbursed: Decimal
+    station_recovered: Decimal
+    coop_recovered: Decimal
+
+
+class Reconciliation(FupinSchema):
+    township_code: str
+    quarter: str
+    station: QuarterlyReport
+    coop: QuarterlyReport
+    differences: list[ReconciliationLine]
+
+
+class BankClientCreate(FupinSchema):
+    client_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{3,64}$")
+    institution_code: str = Field(min_length=1, max_length=32)
+    area_code: AreaCode
+
+
+class BankClientRotate(FupinSchema):
+    overlap_hours: int = Field(default=24, ge=0, le=720)
+
+
+class BankClientSecretRead(FupinSchema):
+    client_id: str
+    institution_code: str
+    area_code: str
+    secret: str = Field(description="shown once; store it in the client's vault")
+    previous_valid_until: datetime | None = None

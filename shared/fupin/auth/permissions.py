@@ -21,6 +21,15 @@ class Perm(StrEnum):
     audit_read = "audit.read"
     job_read = "job.read"
     job_trigger = "job.trigger"
+    # assessment
+    repayment_check_read = "repayment_check.read"
+    repayment_check_trigger = "repayment_check.trigger"
+    repayment_policy_read = "repayment_policy.read"
+    repayment_policy_write = "repayment_policy.write"
+    quota_proposal_read = "quota_proposal.read"
+    quota_proposal_confirm = "quota_proposal.confirm"
+    repayment_report_read = "repayment_report.read"
+    # end assessment
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -31,6 +40,15 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
     Perm.job_read: READERS,
     Perm.job_trigger: frozenset({R.county_admin}),
+    # assessment
+    Perm.repayment_check_read: READERS,
+    Perm.repayment_check_trigger: frozenset({R.poverty_office}),
+    Perm.repayment_policy_read: READERS,
+    Perm.repayment_policy_write: frozenset({R.poverty_office}),
+    Perm.quota_proposal_read: READERS,
+    Perm.quota_proposal_confirm: frozenset({R.poverty_office}),
+    Perm.repayment_report_read: READERS,
+    # end assessment
 }
 
 

@@ -69,7 +69,8 @@ class TestRunChecks:
         c2 = checks[t2]
         assert (c2.principal_due, c2.principal_recovered, c2.rate, c2.band, c2.loans_due) == (
             Decimal("0.00"), Decimal("0.00"), None, "no_loans_due", 0)
-        assert c0.reward_threshold == Decimal("0.950000") and c0.policy_id is None
+        assert c0.reward_threshold == Decimal("0.950000")
+        assert c0.policy_id is None
 
     @pytest.mark.parametrize(
         ("principal", "repaid", "band"),

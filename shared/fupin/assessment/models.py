@@ -83,11 +83,12 @@ class RepaymentCheckLoan(Base):
 
     __tablename__ = "repayment_check_loan"
 
-    check_id: Mapped[uuid.UUID] = mapped_column(
-        PgUUID(as_uuid=True), ForeignKey("repayment_check.id"), primary_key=True
-    )
-    loan_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), ForeignKey("loan.id"), primary_key=True)
-    area_code: Mapped[str] = mapped_column(String(12), index=True)  # the loan's village
+    # No foreign keys: the rows are written by the same statement as their check (one per loan, a
+    # million for a province), and per-row FK triggers cost more than the whole check. Both ends are
+    # append-only or never deleted, so the references cannot dangle.
+    check_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    loan_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(12))  # the loan's village (RLS; reads go by check_id)
     principal: Mapped[Decimal] = mapped_column(Money)
     recovered: Mapped[Decimal] = mapped_column(Money)
     due_on: Mapped[date] = mapped_column(Date)

@@ -122,7 +122,7 @@ async def main(loans: int) -> None:
     if not out.exists():
         out.write_text(
             "# Repayment-rate check, all townships of a synthetic province (one statement)\n\n"
-            "| when (UTC) | loans | checks | loan snapshots | seed | check (cold) | check (warm) |\n"
+            "| when (UTC) | loans | checks | loan snapshots | seed | 1st check | 2nd check (snapshot table already holds the 1st) |\n"
             "|---|---|---|---|---|---|---|\n"
         )
     with out.open("a") as f:

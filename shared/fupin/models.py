@@ -2,6 +2,7 @@
 
 from fupin import jobs as _jobs  # noqa: F401
 from fupin.areas import models as _areas  # noqa: F401
+from fupin.assessment import models as _assessment  # noqa: F401
 from fupin.audit import models as _audit  # noqa: F401
 from fupin.auth import models as _auth  # noqa: F401
 from fupin.base import Base

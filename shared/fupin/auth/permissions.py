@@ -42,6 +42,15 @@ class Perm(StrEnum):
     loan_report_read = "loan.report.read"
     bank_client_write = "bank.client.write"
     # end loans
+    # assessment
+    repayment_check_read = "repayment_check.read"
+    repayment_check_trigger = "repayment_check.trigger"
+    repayment_policy_read = "repayment_policy.read"
+    repayment_policy_write = "repayment_policy.write"
+    quota_proposal_read = "quota_proposal.read"
+    quota_proposal_confirm = "quota_proposal.confirm"
+    repayment_report_read = "repayment_report.read"
+    # end assessment
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -74,6 +83,15 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.loan_report_read: READERS,
     Perm.bank_client_write: frozenset({R.county_admin, R.credit_union}),
     # end loans
+    # assessment
+    Perm.repayment_check_read: READERS,
+    Perm.repayment_check_trigger: frozenset({R.poverty_office}),
+    Perm.repayment_policy_read: READERS,
+    Perm.repayment_policy_write: frozenset({R.poverty_office}),
+    Perm.quota_proposal_read: READERS,
+    Perm.quota_proposal_confirm: frozenset({R.poverty_office}),
+    Perm.repayment_report_read: READERS,
+    # end assessment
 }
 
 

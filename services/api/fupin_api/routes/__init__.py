@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from fupin_api.routes import areas, audit, auth, health, households, jobs, users
 from fupin_api.routes import areas, audit, auth, bank, health, jobs, loans, users
+from fupin_api.routes import areas, assessment, audit, auth, health, jobs, users
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -17,4 +18,5 @@ ROUTERS: list[APIRouter] = [
     households.router,
     loans.router,
     bank.router,
+    assessment.router,
 ]

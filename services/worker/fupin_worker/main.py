@@ -17,7 +17,7 @@ from fupin_worker import runner, sweeper
 log = logging.getLogger("fupin.worker")
 
 # Domain modules whose @jobs.handler registrations the worker needs.
-HANDLER_MODULES = ["fupin.platform_jobs"]
+HANDLER_MODULES = ["fupin.platform_jobs", "fupin_worker.jobs.dividends"]
 
 
 def _load_handlers() -> None:

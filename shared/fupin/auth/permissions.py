@@ -21,6 +21,10 @@ class Perm(StrEnum):
     audit_read = "audit.read"
     job_read = "job.read"
     job_trigger = "job.trigger"
+    # dividends
+    dividend_read = "dividend.read"
+    dividend_write = "dividend.write"  # pools, holdings, renewal and redemption
+    dividend_pay = "dividend.pay"  # request a dividend run (money moves)
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -31,6 +35,10 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
     Perm.job_read: READERS,
     Perm.job_trigger: frozenset({R.county_admin}),
+    # dividends
+    Perm.dividend_read: READERS,
+    Perm.dividend_write: frozenset({R.county_admin, R.poverty_office, R.township_station}),
+    Perm.dividend_pay: frozenset({R.poverty_office, R.finance_bureau, R.township_finance}),
 }
 
 

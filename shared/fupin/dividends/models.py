@@ -78,6 +78,8 @@ class DividendRun(UUIDPk, Base):
     total: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     households: Mapped[int] = mapped_column(Integer, default=0)
     persons: Mapped[int] = mapped_column(Integer, default=0)
+    # The run's one journal entry: operator → every paid household (none when nothing was due).
+    entry_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True), ForeignKey("journal_entry.id"))
     requested_by: Mapped[str] = mapped_column(String(64), default="system")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -90,20 +92,20 @@ class DividendPayout(UUIDPk, Base):
         CheckConstraint("amount >= 0", name="amount_not_negative"),
     )
 
-    run_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), ForeignKey("dividend_run.id"), index=True)
-    holding_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), ForeignKey("dividend_holding.id"), index=True)
-    household_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), ForeignKey("household.id"), index=True)
-    area_code: Mapped[str] = mapped_column(String(12), index=True)
-    # Copied from the run and pool so a household's own area can read its dividends even when the pool
-    # is the county's (row-level security hides the county's rows from a township).
-    pool_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), ForeignKey("dividend_pool.id"))
+    # Written only by the run's INSERT … SELECT from dividend_holding, so the holding id is valid by
+    # construction; the columns below are copies from the holding and run. Per-row FK checks and
+    # random-UUID index upkeep were most of the cost of a 50k-household run, so payouts keep one FK
+    # (the run), the unique (run_id, holding_id) and the household index the household view reads.
+    # The copies also let a household's own area read its dividends when the pool is the county's
+    # (RLS hides county rows from a township).
+    run_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), ForeignKey("dividend_run.id"))
+    holding_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True))
+    household_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), index=True)
+    area_code: Mapped[str] = mapped_column(String(12))
+    pool_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True))
     pool_name: Mapped[str] = mapped_column(String(200))
     period: Mapped[str] = mapped_column(String(24))
     period_end: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(Money)
     days_held: Mapped[int] = mapped_column(Integer)
     persons: Mapped[int] = mapped_column(Integer)  # active members on the run date
-    # Deferred: a run inserts its payouts (which draw the entry ids) before the entries themselves.
-    entry_id: Mapped[uuid.UUID | None] = mapped_column(
-        PgUUID(as_uuid=True), ForeignKey("journal_entry.id", deferrable=True, initially="DEFERRED")
-    )

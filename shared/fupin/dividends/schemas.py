@@ -113,6 +113,7 @@ class RunRead(FupinSchema):
     total: Decimal
     households: int
     persons: int
+    entry_id: uuid.UUID | None = Field(description="The run's journal entry (operator → households)")
     requested_by: str
     created_at: datetime
     paid_at: datetime | None

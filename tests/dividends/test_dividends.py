@@ -369,3 +369,36 @@ class TestScopeAndRoles:
         assert r.status_code == 403
         assert (await client.post("/dividend-pools", headers=auditor, json=_coop_pool(township))).status_code == 403
         assert (await client.get(f"/dividend-pools/{pool_id}", headers=auditor)).status_code == 200
+
+
+class TestHouseholdView:
+    async def test_township_sees_its_households_dividends_from_a_county_pool_with_persons_snapshot(
+        self, client, owner_sessionmaker, app_sessionmaker, test_settings
+    ):
+        from sqlalchemy import update
+
+        from fupin.households.models import Member
+
+        county, office = await _setup(owner_sessionmaker, test_settings)
+        township = county.townships[1]
+        pool_id = await _pool(client, office, _rate_pool(county.code, start="2026-01-01"))
+        hid = await make_household(owner_sessionmaker, village=county.villages[township][1], persons=2)
+        await _hold(client, office, pool_id, hid, "100000")
+        run = await _run(client, office, pool_id, "2026")
+        assert await _pay(app_sessionmaker, test_settings, run) == "done"
+        async with owner_sessionmaker() as session, session.begin():  # a member leaves after the run
+            first = await session.scalar(select(Member.id).where(Member.household_id == hid).limit(1))
+            await session.execute(update(Member).where(Member.id == first).values(active=False))
+
+        station = await token_for(owner_sessionmaker, test_settings, role=Role.township_station, area_code=township)
+        assert (await client.get(f"/dividend-pools/{pool_id}", headers=station)).status_code == 404  # county's pool
+        r = await client.get(f"/households/{hid}/dividends", headers=station)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["years"] == [{"year": 2026, "total": "3000.00"}]
+        assert [(it["pool_name"], it["period"], it["amount"], it["persons"]) for it in body["items"]] == [
+            ("特惠贷统筹", "2026", "3000.00", 2)
+        ]
+        detail = (await client.get(f"/dividend-runs/{run['id']}", headers=office)).json()
+        assert detail["lines"][0]["per_person"] == ["1500.00", "1500.00"]
+        assert detail["entry_id"] is not None

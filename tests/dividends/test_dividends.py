@@ -35,7 +35,7 @@ async def _setup(owner_sessionmaker, test_settings):
 
 def _rate_pool(area: str, start: str = "2017-01-01", rate: str = "0.03") -> dict:
     return {"name": "特惠贷统筹", "operator_name": "县开发投资公司", "operator_kind": "company", "model": "rate",
-            "rate": rate, "term_years": 3, "start_on": start, "area_code": area}
+            "rate": rate, "term_years": 3, "start_on": start, "area_code": area, "per_person_cap": "50000"}
 
 
 def _coop_pool(area: str, start: str = "2026-01-01") -> dict:
@@ -169,7 +169,7 @@ class TestProRating:
                  ("7.77", "2026-05-05"), ("150000", "2026-02-01")]
         expected: dict[str, Decimal] = {}
         for amount, start in cases:
-            hid = await make_household(owner_sessionmaker, village=village, persons=1)
+            hid = await make_household(owner_sessionmaker, village=village, persons=3)
             h = await _hold(client, office, pool_id, hid, amount, start_on=start)
             held = rules.days_held(period, date.fromisoformat(start), date.fromisoformat(h["end_on"]))
             expected[str(hid)] = rules.entitlement(model=rules.PoolModel.rate, amount=Decimal(amount),
@@ -228,7 +228,10 @@ class TestRedemptionAndMaturity:
         leaves = await make_household(owner_sessionmaker, village=county.villages[township][1], persons=3)
         await _hold(client, office, pool_id, stays, "10000")
         h = await _hold(client, office, pool_id, leaves, "10000")
-        assert await _pay(app_sessionmaker, test_settings, await _run(client, office, pool_id, "2026")) == "done"
+        first = await _run(client, office, pool_id, "2026")
+        assert await _pay(app_sessionmaker, test_settings, first) == "done"
+        first = (await client.get(f"/dividend-runs/{first['id']}", headers=office)).json()
+        assert (first["total"], first["insurance_premiums"]) == ("2000.00", "432.00")  # 2 × ¥216
 
         r = await client.post(f"/dividend-pools/{pool_id}/holdings/{h['id']}/redeem", headers=office,
                               json={"on": "2027-01-10"})
@@ -309,6 +312,10 @@ class TestHoldingRules:
         r = await client.post(f"/dividend-pools/{pool_id}/holdings", headers=office,
                               json={"household_id": str(hid), "amount": "100000", "loan_id": str(foreign_loan)})
         assert r.json()["code"] == "dividend.loan_mismatch"
+        r = await client.post(f"/dividend-pools/{pool_id}/holdings", headers=office,
+                              json={"household_id": str(hid), "amount": "100000.01"})
+        assert r.status_code == 422
+        assert r.json()["code"] == "dividend.amount_over_cap"  # 2 persons × ¥50,000
         loan = await make_loan(owner_sessionmaker, household_id=hid, village=village, principal="100000")
         h = await _hold(client, office, pool_id, hid, "100000", loan_id=str(loan))
         assert h["loan_id"] == str(loan)

@@ -40,6 +40,8 @@ class DividendPool(UUIDPk, Timestamps, Base):
     # Cooperative model: accident insurance the cooperative buys for the head of household (002 L23).
     insurance_premium: Mapped[Decimal | None] = mapped_column(Money)
     insurance_cover: Mapped[Decimal | None] = mapped_column(Money)
+    # 特惠贷: 「贫困户人均可贷款5万元」 (001 L41): a holding is at most this × the household's active members.
+    per_person_cap: Mapped[Decimal | None] = mapped_column(Money)
     created_by: Mapped[str] = mapped_column(String(64), default="system")
 
 

@@ -54,8 +54,10 @@ async def run_detail(session: AsyncSession, *, principal: Principal, run_id: uui
         for r in (await session.execute(stmt)).all()
     ]
     per_person = round_fen(run.total / run.persons) if run.persons else None
+    premiums = pool.insurance_premium * run.households if pool.insurance_premium is not None else None
     return RunDetail(
-        **RunRead.model_validate(run).model_dump(), pool_name=pool.name, per_person=per_person, lines=lines
+        **RunRead.model_validate(run).model_dump(), pool_name=pool.name, per_person=per_person,
+        insurance_premiums=premiums, lines=lines,
     )
 
 

@@ -36,6 +36,9 @@ class PoolCreate(FupinSchema):
     area_code: AreaCode = Field(description="County or township that runs the pool")
     insurance_premium: MoneyIn | None = Field(None, description="Cooperative model: yearly premium, e.g. \"216\"")
     insurance_cover: MoneyIn | None = Field(None, description="Cooperative model: cover, e.g. \"200000\"")
+    per_person_cap: MoneyIn | None = Field(
+        None, description="Largest holding per active household member, e.g. \"50000\" for 特惠贷 (人均可贷款5万元)"
+    )
 
     @model_validator(mode="after")
     def _terms_match_model(self) -> PoolCreate:
@@ -59,6 +62,7 @@ class PoolRead(FupinSchema):
     area_code: str
     insurance_premium: Decimal | None
     insurance_cover: Decimal | None
+    per_person_cap: Decimal | None
     created_at: datetime
 
 
@@ -135,6 +139,9 @@ class PayoutLine(FupinSchema):
 class RunDetail(RunRead):
     pool_name: str
     per_person: Decimal | None = Field(description="Run total ÷ persons, half-up to the fen (informational)")
+    insurance_premiums: Decimal | None = Field(
+        description="Cooperative model: premium × households paid, what the cooperative owes its insurer (informational)"
+    )
     lines: list[PayoutLine]
 
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import jobs
@@ -26,7 +26,7 @@ from fupin.dividends import rules
 from fupin.dividends.models import DividendHolding, DividendPool, DividendRun
 from fupin.dividends.rules import HoldingStatus
 from fupin.errors import Conflict, RuleViolation, not_found
-from fupin.households.models import Household
+from fupin.households.models import Household, Member
 from fupin.ledger import service as ledger
 from fupin.ledger.models import JournalEntry, JournalLine
 from fupin.loans.models import Loan
@@ -42,6 +42,7 @@ def _pool_snapshot(pool: DividendPool) -> dict[str, object]:
         "model": pool.model, "rate": pool.rate, "fixed_amount": pool.fixed_amount, "term_years": pool.term_years,
         "start_on": pool.start_on, "area_code": pool.area_code,
         "insurance_premium": pool.insurance_premium, "insurance_cover": pool.insurance_cover,
+        "per_person_cap": pool.per_person_cap,
     }
 
 
@@ -67,6 +68,7 @@ async def create_pool(
     area_code: str,
     insurance_premium: Decimal | None,
     insurance_cover: Decimal | None,
+    per_person_cap: Decimal | None = None,
 ) -> DividendPool:
     """A pool is run by a county or a township; the model fixes which term applies (rate or fixed)."""
     if level_of(area_code) not in (Level.county, Level.township):
@@ -83,7 +85,8 @@ async def create_pool(
     pool = DividendPool(
         id=uuid.uuid4(), area_code=area_code, name=name, operator_name=operator_name, operator_kind=operator_kind,
         model=model, rate=rate, fixed_amount=fixed_amount, term_years=term_years, start_on=start_on,
-        insurance_premium=insurance_premium, insurance_cover=insurance_cover, created_by=principal.username,
+        insurance_premium=insurance_premium, insurance_cover=insurance_cover, per_person_cap=per_person_cap,
+        created_by=principal.username,
     )
     session.add(pool)
     await session.flush()
@@ -141,6 +144,18 @@ async def add_holding(
     )
     if exists is not None:
         raise Conflict("dividend.holding_exists", "the household already holds in this pool", "该户已在此项目中入股")
+    if pool.per_person_cap is not None:
+        persons = int(await session.scalar(
+            select(func.count()).select_from(Member).where(Member.household_id == household.id, Member.active)
+        ) or 0)
+        cap = pool.per_person_cap * persons
+        if amount > cap:
+            raise RuleViolation(
+                "dividend.amount_over_cap",
+                f"at most {pool.per_person_cap} per person: {cap} for {persons} persons",
+                f"人均不超过 {pool.per_person_cap} 元:{persons} 人最多 {cap} 元",
+                extra={"cap": str(cap), "persons": persons},
+            )
     if loan_id is not None:
         loan = await session.get(Loan, loan_id)
         if loan is None or loan.household_id != household.id:

@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('start_on', sa.Date(), nullable=False),
     sa.Column('insurance_premium', sa.Numeric(precision=14, scale=2), nullable=True),
     sa.Column('insurance_cover', sa.Numeric(precision=14, scale=2), nullable=True),
+    sa.Column('per_person_cap', sa.Numeric(precision=14, scale=2), nullable=True),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('id', sa.UUID(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),

@@ -38,7 +38,7 @@ def _rate_pool(area: str, start: str = "2017-01-01", rate: str = "0.03") -> dict
             "rate": rate, "term_years": 3, "start_on": start, "area_code": area, "per_person_cap": "50000"}
 
 
-def _coop_pool(area: str, start: str = "2026-01-01") -> dict:
+def _coop_pool(area: str, start: str = "2022-01-01") -> dict:
     return {"name": "藏香猪代养", "operator_name": "畜禽养殖专业合作社", "operator_kind": "cooperative",
             "model": "fixed", "fixed_amount": "1000", "term_years": 3, "start_on": start, "area_code": area,
             "insurance_premium": "216", "insurance_cover": "200000"}
@@ -113,28 +113,28 @@ class TestProRating:
         county, office = await _setup(owner_sessionmaker, test_settings)
         township = county.townships[0]
         village = county.villages[township][0]
-        coop = await _pool(client, office, _coop_pool(township, start="2026-01-01"))
+        coop = await _pool(client, office, _coop_pool(township, start="2022-01-01"))
         full = await make_household(owner_sessionmaker, village=village, persons=4)
         march = await make_household(owner_sessionmaker, village=village, persons=3)
         october = await make_household(owner_sessionmaker, village=village, persons=2)
         future = await make_household(owner_sessionmaker, village=village, persons=2)
         redeemed = await make_household(owner_sessionmaker, village=village, persons=2)
         await _hold(client, office, coop, full, "10000")
-        await _hold(client, office, coop, march, "10000", start_on="2026-03-15")  # 292 of 365 days → 800.00
-        await _hold(client, office, coop, october, "10000", start_on="2026-10-01")  # 92 days: 252.054… → 252.05
-        await _hold(client, office, coop, future, "10000", start_on="2027-01-01")
+        await _hold(client, office, coop, march, "10000", start_on="2022-03-15")  # 292 of 365 days → 800.00
+        await _hold(client, office, coop, october, "10000", start_on="2022-10-01")  # 92 days: 252.054… → 252.05
+        await _hold(client, office, coop, future, "10000", start_on="2023-01-01")
         gone = await _hold(client, office, coop, redeemed, "10000")
         r = await client.post(f"/dividend-pools/{coop}/holdings/{gone['id']}/redeem", headers=office,
-                              json={"in_kind": True, "on": "2026-06-30"})
+                              json={"in_kind": True, "on": "2022-06-30"})
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "redeemed_in_kind"
 
-        rate_pool = await _pool(client, office, _rate_pool(township, start="2026-01-01"))
+        rate_pool = await _pool(client, office, _rate_pool(township, start="2022-01-01"))
         july = await make_household(owner_sessionmaker, village=village, persons=3)
         # 100,000 × 0.03 × 184 / 365 = 1512.328… → 1512.33
-        await _hold(client, office, rate_pool, july, "100000", start_on="2026-07-01")
+        await _hold(client, office, rate_pool, july, "100000", start_on="2022-07-01")
 
-        run = await _run(client, office, coop, "2026")
+        run = await _run(client, office, coop, "2022")
         assert await _pay(app_sessionmaker, test_settings, run) == "done"
         detail = (await client.get(f"/dividend-runs/{run['id']}", headers=office)).json()
         by_household = {ln["household_id"]: ln for ln in detail["lines"]}
@@ -149,7 +149,7 @@ class TestProRating:
         assert detail["total"] == "2052.05"
         assert (detail["households"], detail["persons"]) == (3, 9)
 
-        run = await _run(client, office, rate_pool, "2026")
+        run = await _run(client, office, rate_pool, "2022")
         assert await _pay(app_sessionmaker, test_settings, run) == "done"
         detail = (await client.get(f"/dividend-runs/{run['id']}", headers=office)).json()
         assert detail["total"] == "1512.33"
@@ -163,10 +163,10 @@ class TestProRating:
         county, office = await _setup(owner_sessionmaker, test_settings)
         township = county.townships[1]
         village = county.villages[township][1]
-        pool_id = await _pool(client, office, _rate_pool(township, start="2026-01-01", rate="0.0258"))
-        period = rules.parse_period("2026-02-01..2026-08-31")
-        cases = [("12345.67", "2026-01-01"), ("50000", "2026-03-17"), ("99999.99", "2026-08-31"),
-                 ("7.77", "2026-05-05"), ("150000", "2026-02-01")]
+        pool_id = await _pool(client, office, _rate_pool(township, start="2022-01-01", rate="0.0258"))
+        period = rules.parse_period("2022-02-01..2022-08-31")
+        cases = [("12345.67", "2022-01-01"), ("50000", "2022-03-17"), ("99999.99", "2022-08-31"),
+                 ("7.77", "2022-05-05"), ("150000", "2022-02-01")]
         expected: dict[str, Decimal] = {}
         for amount, start in cases:
             hid = await make_household(owner_sessionmaker, village=village, persons=3)
@@ -190,23 +190,26 @@ class TestIdempotency:
         pool_id = await _pool(client, office, _coop_pool(township))
         hid = await make_household(owner_sessionmaker, village=county.villages[township][0], persons=2)
         await _hold(client, office, pool_id, hid, "10000")
-        run = await _run(client, office, pool_id, "2026")
+        run = await _run(client, office, pool_id, "2022")
         assert await _pay(app_sessionmaker, test_settings, run) == "done"
         account = f"household:{hid}:dividend"
         assert await _balance(owner_sessionmaker, account) == Decimal("1000.00")
 
-        r = await client.post("/dividend-runs", headers=office, json={"pool_id": pool_id, "period": "2026"})
+        r = await client.post("/dividend-runs", headers=office, json={"pool_id": pool_id, "period": "2022"})
         assert r.status_code == 409
         assert r.json()["code"] == "dividend.run_exists"
         r = await client.post("/dividend-runs", headers=office,
-                              json={"pool_id": pool_id, "period": "2026-06-01..2026-12-31"})
+                              json={"pool_id": pool_id, "period": "2022-06-01..2022-12-31"})
         assert r.status_code == 409  # overlapping days would be paid twice
+        r = await client.post("/dividend-runs", headers=office, json={"pool_id": pool_id, "period": "2099"})
+        assert r.status_code == 422
+        assert r.json()["code"] == "dividend.period_not_ended"
         assert await _pay(app_sessionmaker, test_settings, run) == "already_done"
         async with app_sessionmaker() as session, session.begin():
             from fupin.db import ALL_AREAS, set_area_scope
 
             await set_area_scope(session, ALL_AREAS)
-            again = await dividend_jobs.pay_run(session, run_id=uuid.UUID(run["id"]), run_on=date(2027, 1, 2))
+            again = await dividend_jobs.pay_run(session, run_id=uuid.UUID(run["id"]), run_on=date(2023, 1, 2))
         assert again["already_paid"] is True
         assert await _balance(owner_sessionmaker, account) == Decimal("1000.00")
         async with owner_sessionmaker() as session:
@@ -228,23 +231,23 @@ class TestRedemptionAndMaturity:
         leaves = await make_household(owner_sessionmaker, village=county.villages[township][1], persons=3)
         await _hold(client, office, pool_id, stays, "10000")
         h = await _hold(client, office, pool_id, leaves, "10000")
-        first = await _run(client, office, pool_id, "2026")
+        first = await _run(client, office, pool_id, "2022")
         assert await _pay(app_sessionmaker, test_settings, first) == "done"
         first = (await client.get(f"/dividend-runs/{first['id']}", headers=office)).json()
         assert (first["total"], first["insurance_premiums"]) == ("2000.00", "432.00")  # 2 × ¥216
 
         r = await client.post(f"/dividend-pools/{pool_id}/holdings/{h['id']}/redeem", headers=office,
-                              json={"on": "2027-01-10"})
+                              json={"on": "2023-01-10"})
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "redeemed"
-        assert r.json()["closed_on"] == "2027-01-10"
+        assert r.json()["closed_on"] == "2023-01-10"
         assert await _balance(owner_sessionmaker, f"household:{leaves}:share") == Decimal("10000.00")
         assert await _balance(owner_sessionmaker, f"operator:{pool_id}:share") == Decimal("-10000.00")
         r = await client.post(f"/dividend-pools/{pool_id}/holdings/{h['id']}/redeem", headers=office, json={})
         assert r.status_code == 409
         assert r.json()["code"] == "dividend.holding_closed"
 
-        run = await _run(client, office, pool_id, "2027")
+        run = await _run(client, office, pool_id, "2023")
         assert await _pay(app_sessionmaker, test_settings, run) == "done"
         detail = (await client.get(f"/dividend-runs/{run['id']}", headers=office)).json()
         assert [ln["household_id"] for ln in detail["lines"]] == [str(stays)]
@@ -252,9 +255,9 @@ class TestRedemptionAndMaturity:
         assert await _balance(owner_sessionmaker, f"household:{leaves}:dividend") == Decimal("1000.00")
 
         view = (await client.get(f"/households/{leaves}/dividends", headers=office)).json()
-        assert view["years"] == [{"year": 2026, "total": "1000.00"}]
+        assert view["years"] == [{"year": 2022, "total": "1000.00"}]
         view = (await client.get(f"/households/{stays}/dividends", headers=office)).json()
-        assert view["years"] == [{"year": 2026, "total": "1000.00"}, {"year": 2027, "total": "1000.00"}]
+        assert view["years"] == [{"year": 2022, "total": "1000.00"}, {"year": 2023, "total": "1000.00"}]
         assert {it["pool_name"] for it in view["items"]} == {"藏香猪代养"}
 
     async def test_maturity_job_marks_ended_contracts_and_renewal_extends_them(
@@ -286,9 +289,9 @@ class TestRedemptionAndMaturity:
         from fupin_worker.schedule import SCHEDULE
 
         assert any(e.due is daily_maturity for e in SCHEDULE)
-        due = daily_maturity(datetime(2026, 11, 23, 8, 0))
+        due = daily_maturity(datetime(2022, 11, 23, 8, 0))
         assert [(d.kind, d.key, d.args) for d in due] == [
-            ("dividend.mature", "dividend.mature:2026-11-23", {"on": "2026-11-23"})
+            ("dividend.mature", "dividend.mature:2022-11-23", {"on": "2022-11-23"})
         ]
 
 
@@ -343,7 +346,7 @@ class TestScopeAndRoles:
         pool_id = await _pool(client, office, _coop_pool(theirs))
         hid = await make_household(owner_sessionmaker, village=county.villages[theirs][0])
         h = await _hold(client, office, pool_id, hid, "10000")
-        run = await _run(client, office, pool_id, "2026")
+        run = await _run(client, office, pool_id, "2022")
         assert await _pay(app_sessionmaker, test_settings, run) == "done"
 
         station = await token_for(owner_sessionmaker, test_settings, role=Role.township_station, area_code=mine)
@@ -358,7 +361,7 @@ class TestScopeAndRoles:
         assert (await client.get(f"/households/{hid}/dividends", headers=station)).status_code == 404
         r = await client.post(f"/dividend-pools/{pool_id}/holdings/{h['id']}/redeem", headers=station, json={})
         assert r.status_code == 404
-        r = await client.post("/dividend-runs", headers=finance, json={"pool_id": pool_id, "period": "2027"})
+        r = await client.post("/dividend-runs", headers=finance, json={"pool_id": pool_id, "period": "2023"})
         assert r.status_code == 404
         # and a township user cannot enrol a household of another township in its own pool
         own_pool = await _pool(client, station, _coop_pool(mine))
@@ -372,7 +375,7 @@ class TestScopeAndRoles:
         pool_id = await _pool(client, office, _coop_pool(township))
         station = await token_for(owner_sessionmaker, test_settings, role=Role.township_station, area_code=township)
         auditor = await token_for(owner_sessionmaker, test_settings, role=Role.auditor, area_code=county.code)
-        r = await client.post("/dividend-runs", headers=station, json={"pool_id": pool_id, "period": "2026"})
+        r = await client.post("/dividend-runs", headers=station, json={"pool_id": pool_id, "period": "2022"})
         assert r.status_code == 403
         assert (await client.post("/dividend-pools", headers=auditor, json=_coop_pool(township))).status_code == 403
         assert (await client.get(f"/dividend-pools/{pool_id}", headers=auditor)).status_code == 200
@@ -388,10 +391,10 @@ class TestHouseholdView:
 
         county, office = await _setup(owner_sessionmaker, test_settings)
         township = county.townships[1]
-        pool_id = await _pool(client, office, _rate_pool(county.code, start="2026-01-01"))
+        pool_id = await _pool(client, office, _rate_pool(county.code, start="2022-01-01"))
         hid = await make_household(owner_sessionmaker, village=county.villages[township][1], persons=2)
         await _hold(client, office, pool_id, hid, "100000")
-        run = await _run(client, office, pool_id, "2026")
+        run = await _run(client, office, pool_id, "2022")
         assert await _pay(app_sessionmaker, test_settings, run) == "done"
         async with owner_sessionmaker() as session, session.begin():  # a member leaves after the run
             first = await session.scalar(select(Member.id).where(Member.household_id == hid).limit(1))
@@ -402,9 +405,9 @@ class TestHouseholdView:
         r = await client.get(f"/households/{hid}/dividends", headers=station)
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["years"] == [{"year": 2026, "total": "3000.00"}]
+        assert body["years"] == [{"year": 2022, "total": "3000.00"}]
         assert [(it["pool_name"], it["period"], it["amount"], it["persons"]) for it in body["items"]] == [
-            ("特惠贷统筹", "2026", "3000.00", 2)
+            ("特惠贷统筹", "2022", "3000.00", 2)
         ]
         detail = (await client.get(f"/dividend-runs/{run['id']}", headers=office)).json()
         assert detail["lines"][0]["per_person"] == ["1500.00", "1500.00"]

@@ -291,6 +291,12 @@ async def request_run(
     and a period overlapping one already requested is refused, so no day is paid twice."""
     p = rules.parse_period(period)
     pool = await get_pool(session, principal=principal, pool_id=pool_id)
+    if p.end > business_date():
+        # Paid at the period's end (「年末可分红」, 001 L41): days not yet held are not owed.
+        raise RuleViolation(
+            "dividend.period_not_ended", f"the period {p.label} ends on {p.end}; pay it from that day",
+            f"期间 {p.label} 于 {p.end} 结束,届时方可发放",
+        )
     key = run_key(pool.id, p.label)
     overlapping = await session.scalar(
         select(DividendRun.job_key).where(

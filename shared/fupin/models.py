@@ -6,6 +6,7 @@ from fupin.assessment import models as _assessment  # noqa: F401
 from fupin.audit import models as _audit  # noqa: F401
 from fupin.auth import models as _auth  # noqa: F401
 from fupin.base import Base
+from fupin.dividends import models as _dividends  # noqa: F401
 from fupin.households import models as _households  # noqa: F401
 from fupin.ledger import models as _ledger  # noqa: F401
 from fupin.loans import models as _loans  # noqa: F401

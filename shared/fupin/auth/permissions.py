@@ -51,6 +51,10 @@ class Perm(StrEnum):
     quota_proposal_confirm = "quota_proposal.confirm"
     repayment_report_read = "repayment_report.read"
     # end assessment
+    # dividends
+    dividend_read = "dividend.read"
+    dividend_write = "dividend.write"  # pools, holdings, renewal and redemption
+    dividend_pay = "dividend.pay"  # request a dividend run (money moves)
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -92,6 +96,10 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.quota_proposal_confirm: frozenset({R.poverty_office}),
     Perm.repayment_report_read: READERS,
     # end assessment
+    # dividends
+    Perm.dividend_read: READERS,
+    Perm.dividend_write: frozenset({R.county_admin, R.poverty_office, R.township_station}),
+    Perm.dividend_pay: frozenset({R.poverty_office, R.finance_bureau, R.township_finance}),
 }
 
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from fupin_api.routes import areas, audit, auth, health, households, jobs, users
 from fupin_api.routes import areas, audit, auth, bank, health, jobs, loans, users
 from fupin_api.routes import areas, assessment, audit, auth, health, jobs, users
+from fupin_api.routes import areas, audit, auth, dividends, health, jobs, users
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -19,4 +20,5 @@ ROUTERS: list[APIRouter] = [
     loans.router,
     bank.router,
     assessment.router,
+    dividends.router,
 ]

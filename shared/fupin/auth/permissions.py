@@ -21,6 +21,12 @@ class Perm(StrEnum):
     audit_read = "audit.read"
     job_read = "job.read"
     job_trigger = "job.trigger"
+    # pairing
+    pairing_read = "pairing.read"
+    pairing_write = "pairing.write"
+    pairing_visit_write = "pairing.visit_write"
+    pairing_plan_write = "pairing.plan_write"
+    pairing_report = "pairing.report"
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -31,6 +37,12 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
     Perm.job_read: READERS,
     Perm.job_trigger: frozenset({R.county_admin}),
+    # pairing
+    Perm.pairing_read: READERS,  # cadres additionally see only their own paired households
+    Perm.pairing_write: frozenset({R.county_admin, R.poverty_office}),
+    Perm.pairing_visit_write: frozenset({R.county_admin, R.poverty_office, R.township_station, R.cadre}),
+    Perm.pairing_plan_write: frozenset({R.county_admin, R.poverty_office, R.township_station, R.cadre}),
+    Perm.pairing_report: READERS - {R.cadre},
 }
 
 

@@ -61,7 +61,7 @@ def household_filter(principal: Principal, column: Any) -> ColumnElement[bool]:
         return true()
     if principal.user_id is None:
         return false()
-    return column.in_(own_households(principal))  # type: ignore[no-any-return]
+    return column.in_(own_households(principal))
 
 
 async def caller_cadre(session: AsyncSession, principal: Principal) -> Cadre | None:

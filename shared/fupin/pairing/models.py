@@ -154,6 +154,7 @@ class HelpMeasure(UUIDPk, Timestamps, Base):
     plan_id: Mapped[uuid.UUID] = mapped_column(
         PgUUID(as_uuid=True), ForeignKey("help_plan.id", ondelete="CASCADE"), index=True
     )
+    position: Mapped[int] = mapped_column(Integer, default=0)  # order within the plan
     kind: Mapped[str] = mapped_column(String(8))  # 产业 就业 教育 健康 兜底保障 易地搬迁 金融 技能培训 其他
     description: Mapped[str] = mapped_column(String(500))
     funds: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))

@@ -12,7 +12,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.scope import scoped
@@ -126,7 +126,7 @@ async def create_plan(
     plan = HelpPlan(area_code=household.area_code, household_id=household.id, year=year, cadre_id=acting)
     session.add(plan)
     await session.flush()
-    rows = [HelpMeasure(area_code=plan.area_code, plan_id=plan.id, **m) for m in measures]
+    rows = [HelpMeasure(area_code=plan.area_code, plan_id=plan.id, position=k, **m) for k, m in enumerate(measures)]
     session.add_all(rows)
     await session.flush()
     await audit.record(session, principal, action="plan.create", entity="help_plan", entity_id=plan.id,
@@ -145,7 +145,7 @@ async def get_plan(session: AsyncSession, *, principal: Principal, plan_id: uuid
     if plan is None:
         raise not_found("help_plan")
     measures = (await session.scalars(
-        select(HelpMeasure).where(HelpMeasure.plan_id == plan.id).order_by(HelpMeasure.created_at, HelpMeasure.id)
+        select(HelpMeasure).where(HelpMeasure.plan_id == plan.id).order_by(HelpMeasure.position)
     )).all()
     return plan, list(measures)
 
@@ -167,8 +167,8 @@ async def list_plans(
     by_plan: dict[uuid.UUID, list[HelpMeasure]] = {p.id: [] for p in plans}
     if plans:
         for m in (await session.scalars(
-            select(HelpMeasure).where(HelpMeasure.plan_id.in_(list(by_plan))).order_by(HelpMeasure.created_at,
-                                                                                       HelpMeasure.id)
+            select(HelpMeasure).where(HelpMeasure.plan_id.in_(list(by_plan))).order_by(HelpMeasure.plan_id,
+                                                                                       HelpMeasure.position)
         )).all():
             by_plan[m.plan_id].append(m)
     return [(p, by_plan[p.id]) for p in plans]
@@ -187,7 +187,10 @@ async def add_measure(
     session: AsyncSession, *, principal: Principal, plan_id: uuid.UUID, measure: dict[str, Any]
 ) -> tuple[HelpPlan, list[HelpMeasure]]:
     plan = await _writable_plan(session, principal, plan_id)
-    row = HelpMeasure(area_code=plan.area_code, plan_id=plan.id, **measure)
+    await session.execute(select(HelpPlan.id).where(HelpPlan.id == plan.id).with_for_update())
+    last = await session.scalar(select(func.max(HelpMeasure.position)).where(HelpMeasure.plan_id == plan.id))
+    row = HelpMeasure(area_code=plan.area_code, plan_id=plan.id, position=(last if last is not None else -1) + 1,
+                      **measure)
     session.add(row)
     await session.flush()
     await audit.record(session, principal, action="plan.measure_add", entity="help_measure", entity_id=row.id,

@@ -161,6 +161,7 @@ def upgrade() -> None:
     op.create_table('help_measure',
     sa.Column('area_code', sa.String(length=12), nullable=False),
     sa.Column('plan_id', sa.UUID(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('description', sa.String(length=500), nullable=False),
     sa.Column('funds', sa.Numeric(precision=14, scale=2), nullable=False),

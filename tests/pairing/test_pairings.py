@@ -168,3 +168,17 @@ async def test_cross_township_pairings_are_404_and_absent(client, owner_sessionm
     assert (await client.get(f"/pairings/{p_b['id']}", headers=station_a)).status_code == 404
     assert (await client.get("/pairings", headers=station_a)).json()["items"] == []
     assert (await client.get("/pairings", headers=office)).json()["items"][0]["id"] == p_b["id"]
+
+
+async def test_exited_household_takes_no_new_cadre_and_successor_must_differ(client, owner_sessionmaker, test_settings):
+    _, office, (c1, c2), village = await _setup(client, owner_sessionmaker, test_settings, 2)
+    gone = await make_household(owner_sessionmaker, village, status="exited")
+    assert (await pair(client, office, c1, gone, status=422))["code"] == "pairing.household_exited"
+    hh = await make_household(owner_sessionmaker, village)
+    p1 = await pair(client, office, c1, hh)
+    r = await client.post(f"/pairings/{p1['id']}/end", headers=office,
+                          json={"end_date": "2026-03-01", "reason": "x", "successor_cadre_id": c1})
+    assert r.json()["code"] == "pairing.successor_is_same_cadre"
+    r = await client.post(f"/pairings/{p1['id']}/end", headers=office,
+                          json={"end_date": "2025-03-01", "reason": "x", "successor_cadre_id": c2})
+    assert r.json()["code"] == "pairing.end_before_start"

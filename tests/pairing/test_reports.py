@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
+import pytest
 from sqlalchemy import insert
 
 from fupin.auth.roles import Role
@@ -152,3 +154,20 @@ async def test_plan_gaps_lists_missing_empty_and_overdue_plans(client, owner_ses
     assert r.status_code == 200, r.text
     got = {h["household_id"]: (h["problem"], h["overdue_measures"]) for h in r.json()["households"]}
     assert got == {no_plan: ("no_plan", 0), empty: ("no_measure", 0), overdue: ("overdue_measure", 1)}
+
+
+def test_periods_parse_exactly_and_refuse_nonsense():
+    from fupin.errors import RuleViolation
+    from fupin.pairing.rules import parse_period, rate
+
+    assert parse_period("2028-02") == (date(2028, 2, 1), date(2028, 2, 29))
+    assert parse_period("2026-12") == (date(2026, 12, 1), date(2026, 12, 31))
+    assert parse_period("2026Q4") == (date(2026, 10, 1), date(2026, 12, 31))
+    for bad in ("0000-01", "9999Q4", "2026-13", "2026Q5", "2026-8"):
+        with pytest.raises(RuleViolation):
+            parse_period(bad)
+    assert rate(53, 54) == (Decimal("0.981481"), Decimal("98.15"))
+    assert rate(1, 8) == (Decimal("0.125000"), Decimal("12.50"))
+    assert rate(1, 200000) == (Decimal("0.000005"), Decimal("0.00"))
+    assert rate(1, 400000) == (Decimal("0.000003"), Decimal("0.00"))  # 0.0000025 rounds half-up
+    assert rate(0, 0) == (None, None)

@@ -14,8 +14,23 @@ RATE_PLACES = Decimal("0.000001")
 PERCENT_PLACES = Decimal("0.01")
 
 
+def _invalid(text: str) -> RuleViolation:
+    return RuleViolation("pairing.invalid_period", f"{text!r} is not a period like 2026-08 or 2026Q3",
+                         f"{text!r} 不是有效期间(如 2026-08 或 2026Q3)")
+
+
 def parse_period(text: str) -> tuple[date, date]:
-    """'2026-08' → Aug 1..31; '2026Q3' → Jul 1..Sep 30 (both inclusive)."""
+    """'2026-08' → Aug 1..31; '2026Q3' → Jul 1..Sep 30 (both inclusive); years 1900–2100."""
+    try:
+        start, end = _parse(text)
+    except ValueError:
+        raise _invalid(text) from None
+    if not 1900 <= start.year <= 2100:
+        raise _invalid(text)
+    return start, end
+
+
+def _parse(text: str) -> tuple[date, date]:
     if m := _MONTH_RE.match(text):
         start = date(int(m.group(1)), int(m.group(2)), 1)
         nxt = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
@@ -23,8 +38,7 @@ def parse_period(text: str) -> tuple[date, date]:
     try:
         q = Quarter.parse(text)
     except RuleViolation:
-        raise RuleViolation("pairing.invalid_period", f"{text!r} is not a period like 2026-08 or 2026Q3",
-                            f"{text!r} 不是有效期间(如 2026-08 或 2026Q3)") from None
+        raise _invalid(text) from None
     return q.start, q.end
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from fupin.audit.models import AuditEvent
 from fupin.pairing.models import Pairing
 from tests.factories import new_county
 from tests.pairing.factories import admin, make_household, pair, post, set_household_status, unit_and_cadres
@@ -124,6 +125,9 @@ async def test_handover_moves_every_household_at_once(client, owner_sessionmaker
     assert sorted((p["household_id"], p["cadre_id"]) for p in body["created"]) == sorted([(h1, s1), (h2, s2)])
     r = await client.get("/pairings", headers=office, params={"cadre_id": old, "active": True})
     assert r.json()["items"] == []
+    async with owner_sessionmaker() as s:
+        actions = (await s.scalars(select(AuditEvent.action).where(AuditEvent.entity_id == old))).all()
+    assert actions.count("cadre.handover") == 1  # the two refused attempts left no audit row
 
 
 async def test_handover_with_one_failing_item_changes_nothing(client, owner_sessionmaker, test_settings):

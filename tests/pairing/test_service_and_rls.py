@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 
 from fupin.auth.principal import SYSTEM
 from fupin.errors import RuleViolation
-from fupin.pairing import service
+from fupin.pairing import service, structure
 from fupin.pairing.models import Cadre, HelpingUnit, Pairing
 from tests.factories import new_county
 from tests.pairing.factories import make_household
@@ -20,9 +20,9 @@ from tests.pairing.factories import make_household
 async def _county_with_cadres(sm, n: int):
     county = await new_county(sm)
     async with sm() as s, s.begin():
-        unit = await service.create_unit(s, principal=SYSTEM, area_code=county.code, name="县教育局", kind="bureau",
+        unit = await structure.create_unit(s, principal=SYSTEM, area_code=county.code, name="县教育局", kind="bureau",
                                          level="county", contact="")
-        cadres = [await service.create_cadre(s, principal=SYSTEM, unit_id=unit.id, name=f"c{k}", level="county",
+        cadres = [await structure.create_cadre(s, principal=SYSTEM, unit_id=unit.id, name=f"c{k}", level="county",
                                              contact="", user_id=None) for k in range(n)]
     return county, unit.id, [c.id for c in cadres]
 
@@ -36,8 +36,8 @@ async def test_handover_refusal_caught_by_the_caller_leaves_nothing_changed(owne
         for hh in (h1, h2):
             await service.create_pairing(s, principal=SYSTEM, cadre_id=old, household_id=hh,
                                          start_date=date(2026, 1, 1))
-        await service.update_cadre(s, principal=SYSTEM, cadre_id=old, changes={"status": "retired"})
-        await service.update_cadre(s, principal=SYSTEM, cadre_id=bad, changes={"status": "transferred"})
+        await structure.update_cadre(s, principal=SYSTEM, cadre_id=old, changes={"status": "retired"})
+        await structure.update_cadre(s, principal=SYSTEM, cadre_id=bad, changes={"status": "transferred"})
 
     async with owner_sessionmaker() as s, s.begin():
         with pytest.raises(RuleViolation) as err:

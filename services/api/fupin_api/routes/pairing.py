@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
-from fupin.pairing import service
+from fupin.pairing import service, structure
 from fupin.pairing.schemas import (
     CadreCreate,
     CadreRead,
@@ -53,7 +53,7 @@ def _cursor(items: list[object], limit: int) -> str | None:
              response_model=HelpingUnitRead, responses=problem_responses(403, 404))
 async def create_unit(body: HelpingUnitCreate, session: SessionDep,
                       principal: Principal = Authorized(Perm.pairing_write)) -> HelpingUnitRead:
-    unit = await service.create_unit(session, principal=principal, area_code=body.area_code, name=body.name,
+    unit = await structure.create_unit(session, principal=principal, area_code=body.area_code, name=body.name,
                                      kind=body.kind, level=body.level, contact=body.contact)
     return HelpingUnitRead.model_validate(unit)
 
@@ -62,7 +62,7 @@ async def create_unit(body: HelpingUnitCreate, session: SessionDep,
             responses=problem_responses(403))
 async def list_units(session: SessionDep, principal: Principal = Authorized(Perm.pairing_read),
                      kind: UnitKind | None = None, limit: Limit = 100, cursor: Cursor = None) -> Page[HelpingUnitRead]:
-    rows = await service.list_units(session, principal=principal, kind=kind, limit=limit, after=cursor)
+    rows = await structure.list_units(session, principal=principal, kind=kind, limit=limit, after=cursor)
     return Page[HelpingUnitRead](items=[HelpingUnitRead.model_validate(r) for r in rows],
                                  next_cursor=_cursor(list(rows), limit))
 
@@ -71,14 +71,14 @@ async def list_units(session: SessionDep, principal: Principal = Authorized(Perm
             responses=problem_responses(403, 404))
 async def get_unit(unit_id: uuid.UUID, session: SessionDep,
                    principal: Principal = Authorized(Perm.pairing_read)) -> HelpingUnitRead:
-    return HelpingUnitRead.model_validate(await service.get_unit(session, principal=principal, unit_id=unit_id))
+    return HelpingUnitRead.model_validate(await structure.get_unit(session, principal=principal, unit_id=unit_id))
 
 
 @router.patch("/helping-units/{unit_id}", summary="Rename, change contact or deactivate a helping unit",
               response_model=HelpingUnitRead, responses=problem_responses(403, 404))
 async def update_unit(unit_id: uuid.UUID, body: HelpingUnitUpdate, session: SessionDep,
                       principal: Principal = Authorized(Perm.pairing_write)) -> HelpingUnitRead:
-    unit = await service.update_unit(session, principal=principal, unit_id=unit_id,
+    unit = await structure.update_unit(session, principal=principal, unit_id=unit_id,
                                      changes=body.model_dump(exclude_unset=True, exclude_none=True))
     return HelpingUnitRead.model_validate(unit)
 
@@ -90,7 +90,7 @@ async def update_unit(unit_id: uuid.UUID, body: HelpingUnitUpdate, session: Sess
              responses=problem_responses(403, 404, 409))
 async def create_cadre(body: CadreCreate, session: SessionDep,
                        principal: Principal = Authorized(Perm.pairing_write)) -> CadreRead:
-    cadre = await service.create_cadre(session, principal=principal, unit_id=body.unit_id, name=body.name,
+    cadre = await structure.create_cadre(session, principal=principal, unit_id=body.unit_id, name=body.name,
                                        level=body.level, contact=body.contact, user_id=body.user_id)
     return CadreRead.model_validate(cadre)
 
@@ -100,7 +100,7 @@ async def create_cadre(body: CadreCreate, session: SessionDep,
 async def list_cadres(session: SessionDep, principal: Principal = Authorized(Perm.pairing_read),
                       unit_id: uuid.UUID | None = None, status: CadreStatus | None = None, limit: Limit = 100,
                       cursor: Cursor = None) -> Page[CadreRead]:
-    rows = await service.list_cadres(session, principal=principal, unit_id=unit_id, status=status, limit=limit,
+    rows = await structure.list_cadres(session, principal=principal, unit_id=unit_id, status=status, limit=limit,
                                      after=cursor)
     return Page[CadreRead](items=[CadreRead.model_validate(r) for r in rows], next_cursor=_cursor(list(rows), limit))
 
@@ -109,14 +109,14 @@ async def list_cadres(session: SessionDep, principal: Principal = Authorized(Per
             responses=problem_responses(403, 404))
 async def get_cadre(cadre_id: uuid.UUID, session: SessionDep,
                     principal: Principal = Authorized(Perm.pairing_read)) -> CadreRead:
-    return CadreRead.model_validate(await service.get_cadre(session, principal=principal, cadre_id=cadre_id))
+    return CadreRead.model_validate(await structure.get_cadre(session, principal=principal, cadre_id=cadre_id))
 
 
 @router.patch("/cadres/{cadre_id}", summary="Update a cadre; mark retired or transferred",
               response_model=CadreRead, responses=problem_responses(403, 404))
 async def update_cadre(cadre_id: uuid.UUID, body: CadreUpdate, session: SessionDep,
                        principal: Principal = Authorized(Perm.pairing_write)) -> CadreRead:
-    cadre = await service.update_cadre(session, principal=principal, cadre_id=cadre_id,
+    cadre = await structure.update_cadre(session, principal=principal, cadre_id=cadre_id,
                                        changes=body.model_dump(exclude_unset=True, exclude_none=True))
     return CadreRead.model_validate(cadre)
 
@@ -140,7 +140,7 @@ async def handover(cadre_id: uuid.UUID, body: HandoverRequest, session: SessionD
              response_model=VillageAssignmentRead, responses=problem_responses(403, 404))
 async def create_village_assignment(body: VillageAssignmentCreate, session: SessionDep,
                                     principal: Principal = Authorized(Perm.pairing_write)) -> VillageAssignmentRead:
-    row = await service.create_village_assignment(
+    row = await structure.create_village_assignment(
         session, principal=principal, unit_id=body.unit_id, village_code=body.village_code, lead=body.lead,
         start_date=body.start_date, end_date=body.end_date)
     return VillageAssignmentRead.model_validate(row)
@@ -151,7 +151,7 @@ async def create_village_assignment(body: VillageAssignmentCreate, session: Sess
 async def list_village_assignments(session: SessionDep, principal: Principal = Authorized(Perm.pairing_read),
                                    unit_id: uuid.UUID | None = None, area: AreaQ = None, limit: Limit = 100,
                                    cursor: Cursor = None) -> Page[VillageAssignmentRead]:
-    rows = await service.list_village_assignments(session, principal=principal, unit_id=unit_id, area=area,
+    rows = await structure.list_village_assignments(session, principal=principal, unit_id=unit_id, area=area,
                                                   limit=limit, after=cursor)
     return Page[VillageAssignmentRead](items=[VillageAssignmentRead.model_validate(r) for r in rows],
                                        next_cursor=_cursor(list(rows), limit))
@@ -161,7 +161,7 @@ async def list_village_assignments(session: SessionDep, principal: Principal = A
             response_model=VillageAssignmentRead, responses=problem_responses(403, 404))
 async def get_village_assignment(assignment_id: uuid.UUID, session: SessionDep,
                                  principal: Principal = Authorized(Perm.pairing_read)) -> VillageAssignmentRead:
-    row = await service.get_village_assignment(session, principal=principal, assignment_id=assignment_id)
+    row = await structure.get_village_assignment(session, principal=principal, assignment_id=assignment_id)
     return VillageAssignmentRead.model_validate(row)
 
 
@@ -169,7 +169,7 @@ async def get_village_assignment(assignment_id: uuid.UUID, session: SessionDep,
              response_model=WorkTeamRead, responses=problem_responses(403, 404))
 async def create_work_team(body: WorkTeamCreate, session: SessionDep,
                            principal: Principal = Authorized(Perm.pairing_write)) -> WorkTeamRead:
-    team = await service.create_work_team(
+    team = await structure.create_work_team(
         session, principal=principal, village_code=body.village_code, unit_id=body.unit_id,
         first_secretary_id=body.first_secretary_id, leader_id=body.leader_id, member_ids=body.member_ids,
         start_date=body.start_date, end_date=body.end_date)
@@ -180,7 +180,7 @@ async def create_work_team(body: WorkTeamCreate, session: SessionDep,
             responses=problem_responses(403))
 async def list_work_teams(session: SessionDep, principal: Principal = Authorized(Perm.pairing_read),
                           area: AreaQ = None, limit: Limit = 100, cursor: Cursor = None) -> Page[WorkTeamRead]:
-    rows = await service.list_work_teams(session, principal=principal, area=area, limit=limit, after=cursor)
+    rows = await structure.list_work_teams(session, principal=principal, area=area, limit=limit, after=cursor)
     return Page[WorkTeamRead](items=[WorkTeamRead.model_validate(r) for r in rows],
                               next_cursor=_cursor(list(rows), limit))
 
@@ -189,7 +189,7 @@ async def list_work_teams(session: SessionDep, principal: Principal = Authorized
             responses=problem_responses(403, 404))
 async def get_work_team(team_id: uuid.UUID, session: SessionDep,
                         principal: Principal = Authorized(Perm.pairing_read)) -> WorkTeamRead:
-    return WorkTeamRead.model_validate(await service.get_work_team(session, principal=principal, team_id=team_id))
+    return WorkTeamRead.model_validate(await structure.get_work_team(session, principal=principal, team_id=team_id))
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -199,7 +199,7 @@ async def get_work_team(team_id: uuid.UUID, session: SessionDep,
              response_model=PairingSettingRead, responses=problem_responses(403, 404, 409))
 async def create_setting(body: PairingSettingCreate, session: SessionDep,
                          principal: Principal = Authorized(Perm.pairing_write)) -> PairingSettingRead:
-    row = await service.create_setting(
+    row = await structure.create_setting(
         session, principal=principal, county_code=body.county_code, effective_from=body.effective_from,
         max_households_per_cadre=body.max_households_per_cadre, visits_required=body.visits_required,
         visit_period=body.visit_period)
@@ -210,7 +210,7 @@ async def create_setting(body: PairingSettingCreate, session: SessionDep,
             response_model=list[PairingSettingRead], responses=problem_responses(403, 404))
 async def list_settings(session: SessionDep, county: Annotated[str, Query(pattern=r"^\d{12}$")],
                         principal: Principal = Authorized(Perm.pairing_read)) -> list[PairingSettingRead]:
-    rows = await service.list_settings(session, principal=principal, county_code=county)
+    rows = await structure.list_settings(session, principal=principal, county_code=county)
     return [PairingSettingRead.model_validate(r) for r in rows]
 
 

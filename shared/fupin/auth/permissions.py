@@ -55,6 +55,12 @@ class Perm(StrEnum):
     dividend_read = "dividend.read"
     dividend_write = "dividend.write"  # pools, holdings, renewal and redemption
     dividend_pay = "dividend.pay"  # request a dividend run (money moves)
+    # pairing
+    pairing_read = "pairing.read"
+    pairing_write = "pairing.write"
+    pairing_visit_write = "pairing.visit_write"
+    pairing_plan_write = "pairing.plan_write"
+    pairing_report = "pairing.report"
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -100,6 +106,12 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.dividend_read: READERS,
     Perm.dividend_write: frozenset({R.county_admin, R.poverty_office, R.township_station}),
     Perm.dividend_pay: frozenset({R.poverty_office, R.finance_bureau, R.township_finance}),
+    # pairing
+    Perm.pairing_read: READERS,  # cadres additionally see only their own paired households
+    Perm.pairing_write: frozenset({R.county_admin, R.poverty_office}),
+    Perm.pairing_visit_write: frozenset({R.county_admin, R.poverty_office, R.township_station, R.cadre}),
+    Perm.pairing_plan_write: frozenset({R.county_admin, R.poverty_office, R.township_station, R.cadre}),
+    Perm.pairing_report: READERS - {R.cadre},
 }
 
 

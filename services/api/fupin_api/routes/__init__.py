@@ -8,6 +8,7 @@ from fupin_api.routes import areas, audit, auth, health, households, jobs, users
 from fupin_api.routes import areas, audit, auth, bank, health, jobs, loans, users
 from fupin_api.routes import areas, assessment, audit, auth, health, jobs, users
 from fupin_api.routes import areas, audit, auth, dividends, health, jobs, users
+from fupin_api.routes import areas, audit, auth, health, jobs, pairing, pairing_activity, users
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -21,4 +22,6 @@ ROUTERS: list[APIRouter] = [
     bank.router,
     assessment.router,
     dividends.router,
+    pairing.router,
+    pairing_activity.router,
 ]

@@ -21,6 +21,13 @@ class Perm(StrEnum):
     audit_read = "audit.read"
     job_read = "job.read"
     job_trigger = "job.trigger"
+    # projects
+    project_read = "project.read"
+    project_write = "project.write"
+    project_transition = "project.transition"
+    project_fund = "project.fund"
+    project_setting = "project.setting"
+    # end projects
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -31,6 +38,13 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
     Perm.job_read: READERS,
     Perm.job_trigger: frozenset({R.county_admin}),
+    # projects
+    Perm.project_read: READERS,
+    Perm.project_write: frozenset({R.county_admin, R.poverty_office, R.township_station}),
+    Perm.project_transition: frozenset({R.county_admin, R.poverty_office, R.township_station}),
+    Perm.project_fund: frozenset({R.county_admin, R.finance_bureau, R.township_finance}),
+    Perm.project_setting: frozenset({R.county_admin, R.poverty_office}),
+    # end projects
 }
 
 

@@ -55,7 +55,7 @@ async def _sum(session: AsyncSession, project: Project, movement: Movement, sour
             ProjectFund.source == source.value,
         )
     )
-    return Decimal(total)
+    return Decimal(total or 0)
 
 
 def over_budget(what: str, total: Decimal, budget: Decimal, source: Source) -> RuleViolation:
@@ -164,4 +164,4 @@ async def list_movements(
     rows = await session.scalars(
         select(ProjectFund).where(ProjectFund.project_id == project.id).order_by(ProjectFund.created_at, ProjectFund.id)
     )
-    return Decimal(budget), list(rows.all())
+    return Decimal(budget or 0), list(rows.all())

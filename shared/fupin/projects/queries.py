@@ -115,15 +115,14 @@ async def household_projects(
     )
     if hh is None:
         raise not_found("household")
-    stmt = scoped(
+    rows = (
         select(
             Project.id.label("project_id"), Project.name, Project.kind, Project.year, Project.status,
             ProjectBeneficiary.benefit_kind, ProjectBeneficiary.amount,
         )
         .join(ProjectBeneficiary, ProjectBeneficiary.project_id == Project.id)
         .where(ProjectBeneficiary.household_id == household_id)
-        .order_by(Project.year.desc(), Project.name, ProjectBeneficiary.benefit_kind),
-        principal,
-        Project.area_code,
+        .order_by(Project.year.desc(), Project.name, ProjectBeneficiary.benefit_kind)
     )
+    stmt = scoped(rows, principal, Project.area_code)  # type: ignore[type-var]  # 7-column Select generic
     return [dict(r._mapping) for r in (await session.execute(stmt)).all()]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
-from fupin.projects import funds, queries, service
+from fupin.projects import beneficiaries, funds, queries, service
 from fupin.projects.models import Project
 from fupin.projects.schemas import (
     BeneficiariesCreate,
@@ -204,7 +204,7 @@ async def list_progress(
 
 
 async def _beneficiaries(session: AsyncSession, principal: Principal, project_id: uuid.UUID) -> BeneficiariesRead:
-    villages, rows = await service.list_beneficiaries(session, principal=principal, project_id=project_id)
+    villages, rows = await beneficiaries.list_beneficiaries(session, principal=principal, project_id=project_id)
     return BeneficiariesRead(
         villages=villages,
         households=[
@@ -222,7 +222,7 @@ async def add_beneficiaries(
     project_id: uuid.UUID, body: BeneficiariesCreate, session: SessionDep,
     principal: Principal = Authorized(Perm.project_write),
 ) -> BeneficiariesRead:
-    await service.add_beneficiaries(
+    await beneficiaries.add_beneficiaries(
         session, principal=principal, project_id=project_id, villages=body.villages, households=body.households
     )
     return await _beneficiaries(session, principal, project_id)
@@ -273,7 +273,7 @@ async def list_funds(
 async def add_setting(
     body: SettingCreate, session: SessionDep, principal: Principal = Authorized(Perm.project_setting)
 ) -> SettingRead:
-    row = await service.add_setting(
+    row = await beneficiaries.add_setting(
         session, principal=principal, county_code=body.county_code, cap=body.household_benefit_cap,
         effective_from=body.effective_from, effective_to=body.effective_to,
     )

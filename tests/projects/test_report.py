@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from fupin.auth.roles import Role
+from fupin.ledger import service as ledger
 from tests.factories import new_county, token_for
 from tests.projects.factories import advance_to, create_project, make_household
 
@@ -79,3 +80,5 @@ class TestFundUtilisationReport:
         only_t2 = await report(township=t2, group_by="project")
         assert [r["project_id"] for r in only_t2] == [b]
         assert c not in {r["project_id"] for r in await report(year=2026, group_by="project")}
+        async with owner_sessionmaker() as session:
+            assert (await ledger.check(session)).ok

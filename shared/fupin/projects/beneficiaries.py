@@ -8,7 +8,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,6 +129,11 @@ async def _check_cap(session: AsyncSession, *, project: Project, households: lis
             adding[h.household_id] = adding.get(h.household_id, ZERO) + h.amount
     if not adding:
         return
+    # Two projects adding benefit to one household at once must not both pass: serialise per household.
+    for hid in sorted(adding, key=str):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"project.benefit:{hid}"}
+        )
     rows = await session.execute(
         select(ProjectBeneficiary.household_id, func.sum(ProjectBeneficiary.amount))
         .where(

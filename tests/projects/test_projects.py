@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from fupin.auth.roles import Role
 from fupin.ledger import service as ledger
 from tests.factories import new_county, token_for
@@ -62,6 +64,16 @@ class TestLibrary:
         assert r.status_code == 422
         r = await client.post("/projects", headers=station, json=project_body(t1, budget={"central": "1.001"}))
         assert r.status_code == 422
+
+    @pytest.mark.parametrize("bad", ["-0.01", "0.001", "1e2", "1E+2", 0.1, 100, "NaN", "Infinity", "1,000", " 5.00",
+                                     "1234567890123456"])
+    async def test_money_policy_plain_strings_with_at_most_two_decimals(self, client, owner_sessionmaker, test_settings, bad):
+        _county, t1, _admin, station = await _setup(owner_sessionmaker, test_settings)
+        from tests.projects.factories import project_body
+
+        r = await client.post("/projects", headers=station, json=project_body(t1, budget={"central": bad}))
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "request.invalid"
 
     async def test_village_outside_the_owner_is_refused(self, client, owner_sessionmaker, test_settings):
         county, t1, _admin, station = await _setup(owner_sessionmaker, test_settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -67,9 +68,15 @@ class PayeeKind(StrEnum):
     bidder = "bidder"
 
 
+_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+
+
 def _string_amount(v: Any) -> Any:
-    if not isinstance(v, str | Decimal):
-        raise ValueError("amounts are strings such as \"1000.00\"")
+    """Amounts are plain decimal strings ("1000.00"): no floats, no exponents, no separators."""
+    if isinstance(v, Decimal):
+        return v
+    if not isinstance(v, str) or not _PLAIN_DECIMAL.match(v):
+        raise ValueError('amounts are plain decimal strings such as "1000.00"')
     return v
 
 

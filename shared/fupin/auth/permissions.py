@@ -61,6 +61,13 @@ class Perm(StrEnum):
     pairing_visit_write = "pairing.visit_write"
     pairing_plan_write = "pairing.plan_write"
     pairing_report = "pairing.report"
+    # projects
+    project_read = "project.read"
+    project_write = "project.write"
+    project_transition = "project.transition"
+    project_fund = "project.fund"
+    project_setting = "project.setting"
+    # end projects
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -112,6 +119,13 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.pairing_visit_write: frozenset({R.county_admin, R.poverty_office, R.township_station, R.cadre}),
     Perm.pairing_plan_write: frozenset({R.county_admin, R.poverty_office, R.township_station, R.cadre}),
     Perm.pairing_report: READERS - {R.cadre},
+    # projects
+    Perm.project_read: READERS,
+    Perm.project_write: frozenset({R.county_admin, R.poverty_office, R.township_station}),
+    Perm.project_transition: frozenset({R.county_admin, R.poverty_office, R.township_station}),
+    Perm.project_fund: frozenset({R.county_admin, R.finance_bureau, R.township_finance}),
+    Perm.project_setting: frozenset({R.county_admin, R.poverty_office}),
+    # end projects
 }
 
 

@@ -9,6 +9,7 @@ from fupin_api.routes import areas, audit, auth, bank, health, jobs, loans, user
 from fupin_api.routes import areas, assessment, audit, auth, health, jobs, users
 from fupin_api.routes import areas, audit, auth, dividends, health, jobs, users
 from fupin_api.routes import areas, audit, auth, health, jobs, pairing, pairing_activity, users
+from fupin_api.routes import areas, audit, auth, health, jobs, projects, users
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -24,4 +25,5 @@ ROUTERS: list[APIRouter] = [
     dividends.router,
     pairing.router,
     pairing_activity.router,
+    projects.router,
 ]

@@ -204,7 +204,7 @@ def _members(
     head_sex = "M" if rng.random() < 0.8 else "F"
     head_birth = _birth(rng, 1945, 1990)
     surname = rng.choice(names.SURNAMES)
-    plan = [("户主", head_sex, head_birth, surname)]
+    plan: list[tuple[str, str, date, str | None]] = [("户主", head_sex, head_birth, surname)]
     if size >= 2:
         plan.append(("配偶", "F" if head_sex == "M" else "M", _birth(rng, head_birth.year - 4, head_birth.year + 4), None))
     for _ in range(size - len(plan)):

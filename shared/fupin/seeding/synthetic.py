@@ -2,8 +2,9 @@
 
 Everything is derived from one `random.Random` seeded by `seed` and the province, so the same arguments
 build the same rows.
-Region codes use prefectures 90-99, which no real province has, so every area code and every ID number
-(region + birth date + sequence + valid check character) is recognisably synthetic.
+Region codes use prefectures 90-99 (the default province 53 has none; a few provinces use 90 for directly
+administered counties), so every area code and every ID number (region + birth date + sequence + valid
+check character) is recognisably synthetic.
 
 Rows are generated in chunks and streamed into `copy_records_to_table`, so memory stays flat. A province of
 500,000 households (1.65 M members) and 1,000,000 loans (824 k repayments) took 174 s on two shared cores,

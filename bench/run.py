@@ -1,0 +1,469 @@
+"""`make bench` (`python -m bench.run`): one command that builds its own database, seeds a synthetic
+province with `seed-synthetic`, measures API routes against two floors measured in the same run (a bare
+FastAPI endpoint and a raw asyncpg primary-key fetch), runs the job benchmarks in bench/jobs.py, records
+peak RSS, writes bench/results.md and drops the database.
+
+Benchmarks are not tests: nothing here fails on a time. `--smoke` runs a tiny version (tests/bench).
+Other domains extend `ROUTES` (below) and `bench.jobs.JOBS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import psutil
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from bench.jobs import JOBS
+from fupin.db import make_engine, make_sessionmaker, unit_of_work
+from fupin.devservers import port_open, start_embedded_postgres
+from fupin.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "bench-password-1"
+SECRET = "bench-secret-" + "x" * 40
+
+
+@dataclass(frozen=True)
+class Req:
+    method: str
+    path: str
+    body: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BenchContext:
+    owner_url: str
+    engine: AsyncEngine
+    townships: list[str]
+    villages: list[str]
+    users: list[str]
+    token: str = ""
+
+    @contextlib.asynccontextmanager
+    async def owner_session(self) -> AsyncIterator[AsyncSession]:
+        async with unit_of_work(make_sessionmaker(self.engine)) as session:
+            yield session
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass(frozen=True)
+class RouteBench:
+    name: str
+    requests: Callable[[BenchContext], list[Req]]
+    server: str = "api"  # "api" (the real app) or "floor" (bench/floor_app.py)
+    floor: bool = False
+    # CPU-bound routes (argon2: ~0.5 s per verify here) queue 50 callers past the run's length, so no
+    # request would finish inside it; they run at their own concurrency, named in the route's label.
+    connections: int | None = None
+
+
+def _form(ctx: BenchContext) -> list[Req]:
+    ctype = {"Content-Type": "application/x-www-form-urlencoded"}
+    return [Req("POST", "/auth/token", urlencode({"username": u, "password": PASSWORD}), ctype) for u in ctx.users]
+
+
+ROUTES: list[RouteBench] = [
+    RouteBench("bare FastAPI endpoint (floor)", lambda _: [Req("GET", "/bare")], server="floor", floor=True),
+    RouteBench("raw asyncpg PK fetch (floor)", lambda c: [Req("GET", f"/pk/{v}") for v in c.villages], server="floor",
+               floor=True),
+    RouteBench("GET /areas/{code}", lambda c: [Req("GET", f"/areas/{v}", headers=c.auth()) for v in c.villages]),
+    RouteBench(
+        "GET /areas?level=village&limit=50 (page of 50)",
+        lambda c: [Req("GET", f"/areas?level=village&limit=50&cursor={v}", headers=c.auth()) for v in c.villages[: max(1, len(c.villages) - 60)]],
+    ),
+    RouteBench("POST /auth/token (argon2; 4 connections)", _form, connections=4),
+]
+
+
+@dataclass
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    floor: bool = False
+
+
+# --- load generation -------------------------------------------------------------------------------
+
+
+def _lua(reqs: list[Req]) -> str:
+    def q(s: str) -> str:
+        return "[==[" + s + "]==]"
+
+    items = []
+    for r in reqs:
+        headers = ", ".join(f"[ {q(k)} ] = {q(v)}" for k, v in r.headers.items())
+        body = q(r.body) if r.body is not None else "nil"
+        items.append(f"{{{q(r.method)}, {q(r.path)}, {{{headers}}}, {body}}}")
+    return (
+        "local reqs = {" + ",\n".join(items) + "}\n"
+        "local i = math.random(#reqs)\n"
+        "request = function()\n  i = i % #reqs + 1\n  local r = reqs[i]\n"
+        "  return wrk.format(r[1], r[2], r[3], r[4])\nend\n"
+    )
+
+
+def _ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if not m:
+        raise ValueError(value)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def run_wrk(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(_lua(reqs))
+        script = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "30s",
+             "-s", script, base],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    finally:
+        os.unlink(script)
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
+    if "50" not in pct or "99" not in pct:
+        print(f"unexpected wrk output for {name}:\n{out}", file=sys.stderr)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(int(g) for g in sock.groups()) if sock else 0)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    nan = float("nan")
+    return Result(name, rps, _ms(pct["50"]) if "50" in pct else nan, _ms(pct["99"]) if "99" in pct else nan, total, errors)
+
+
+async def _run_httpx(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as client:
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            i = offset
+            while time.perf_counter() < deadline:
+                r = reqs[i % len(reqs)]
+                i += 1
+                t0 = time.perf_counter()
+                try:
+                    resp = await client.request(r.method, r.path, content=r.body, headers=r.headers)
+                    ok = resp.status_code < 400
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - t0) * 1000)
+                errors += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(k * 7) for k in range(connections)))
+        elapsed = time.perf_counter() - started
+    qs = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return Result(name, len(latencies) / elapsed, qs[49], qs[98], len(latencies), errors)
+
+
+def measure(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float) -> Result:
+    if shutil.which("wrk"):
+        return run_wrk(base, name, reqs, connections=connections, seconds=seconds)
+    return asyncio.run(_run_httpx(base, name, reqs, connections=connections, seconds=seconds))
+
+
+def load_tool() -> str:
+    return "wrk (2 threads)" if shutil.which("wrk") else "httpx asyncio load generator (wrk not installed)"
+
+
+# --- processes --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pythonpath() -> str:
+    parts = [str(ROOT), *(str(ROOT / p) for p in ("shared", "services/api", "services/worker"))]
+    return os.pathsep.join([*parts, os.environ.get("PYTHONPATH", "")])
+
+
+@contextlib.contextmanager
+def server(app: str, env: dict[str, str]) -> Iterator[tuple[str, psutil.Process]]:
+    port = free_port()
+    full = {**os.environ, **env, "PYTHONPATH": _pythonpath()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+         "--log-level", "warning"],
+        env=full, cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{app} exited with {proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(base + ("/healthz" if app.startswith("fupin") else "/bare"), timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"{app} did not start")
+        yield base, psutil.Process(proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class PeakRss:
+    """Samples a process's RSS every 50 ms in a thread."""
+
+    def __init__(self, proc: psutil.Process) -> None:
+        self.proc, self.peak, self._stop = proc, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.05)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- database ---------------------------------------------------------------------------------------
+
+
+def admin_url() -> str:
+    for var in ("BENCH_DATABASE_URL", "TEST_DATABASE_URL"):
+        if url := os.environ.get(var):
+            return url
+    if port_open("127.0.0.1", 5432):
+        return "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+    return start_embedded_postgres(ROOT / ".data" / "bench-pg", database="postgres")
+
+
+async def _admin(url: str, sql: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(sql))
+    await engine.dispose()
+
+
+def plain_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def seed(owner: str, args: argparse.Namespace) -> tuple[BenchContext, str, str]:
+    from fupin.auth import service as auth_service
+    from fupin.auth.roles import Role
+    from fupin.seeding import synthetic
+
+    engine = make_engine(owner, name="fupin-bench", pool_size=2)
+    timings: dict[str, float] = {}
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        t0 = time.perf_counter()
+        counts = await synthetic.seed_synthetic(
+            session, townships=args.townships, households=args.households, loans=args.loans, province="53"
+        )
+        timings["seed"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        await synthetic.analyze(session)
+        timings["analyze"] = time.perf_counter() - t0
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        users = []
+        for k in range(args.users):
+            name = f"bench_admin_{k}"
+            await auth_service.create_user(session, username=name, password=PASSWORD, role=Role.county_admin,
+                                           area_code="530000000000")
+            users.append(name)
+        townships = list(await session.scalars(text("SELECT code FROM area WHERE level = 'township' ORDER BY code")))
+        villages = list(await session.scalars(text("SELECT code FROM area WHERE level = 'village' ORDER BY code")))
+        version = str(await session.scalar(text("SHOW server_version")))
+    await engine.dispose()  # each asyncio.run needs its own engine; the jobs make a new one
+    ctx = BenchContext(owner_url=owner, engine=engine, townships=townships, villages=villages, users=users)
+    return ctx, f"{counts.line()} (COPY; ANALYZE {timings['analyze']:.1f} s)", version.split()[0]
+
+
+# --- report -----------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; load average at the end {load} (other processes share the CPUs)"
+    )
+
+
+def render(
+    args: argparse.Namespace, seeded: str, pg: str, results: list[Result], jobs: list[tuple[str, float, str]],
+    rss: dict[str, int], started: datetime,
+) -> str:
+    bare = next((r.rps for r in results if r.name.startswith("bare")), 0.0)
+    pk = next((r.rps for r in results if r.name.startswith("raw asyncpg")), 0.0)
+    cmd = "make bench" if not args.smoke else "python -m bench.run --smoke"
+    extra = f" --townships {args.townships} --households {args.households} --loans {args.loans}"
+    lines = [
+        "# fupin benchmark results",
+        "",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC",
+        f"- machine: {machine()}",
+        f"- PostgreSQL {pg} on the same machine; API = one uvicorn process, pool 10; load from {load_tool()}",
+        f"- reproduce: `{cmd}` (or `python -m bench.run{extra}`)",
+        f"- data: {seeded}",
+        "",
+        f"## API at {args.connections} concurrent connections on loopback, {args.seconds:g} s per route",
+        "",
+        "| route | req/s | p50 ms | p99 ms | requests | errors | × bare floor | × asyncpg PK floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.requests:,} | {r.errors} | "
+            f"{r.rps / bare if bare else 0:.2f} | {r.rps / pk if pk else 0:.2f} |"
+        )
+    lines += ["", "## Jobs", "", "| job | seconds | result |", "|---|---:|---|"]
+    lines += [f"| {name} | {secs:.2f} | {detail} |" for name, secs, detail in jobs]
+    lines += ["", "## Memory (peak RSS)", "", "| process | MiB |", "|---|---:|"]
+    lines += [f"| {name} | {value / 2**20:,.0f} |" for name, value in rss.items()]
+    lines += [
+        "",
+        "Figures drift ±15–25% between runs on a shared machine; compare ratios measured in the same run.",
+        "Routes and jobs not listed have no benchmark yet (domains add theirs to `bench.run.ROUTES` and "
+        "`bench.jobs.JOBS`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else "")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes and 1 s per route; writes bench/.work/")
+    p.add_argument("--townships", type=int, default=100)
+    p.add_argument("--households", type=int, default=50_000)
+    p.add_argument("--loans", type=int, default=100_000)
+    p.add_argument("--users", type=int, default=50, help="distinct users for token issue")
+    p.add_argument("--connections", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.townships, args.households, args.loans, args.users = 2, 200, 400, 3
+        args.connections, args.seconds = min(args.connections, 4), 1.0
+    args.out = args.out or (ROOT / "bench" / (".work/results-smoke.md" if args.smoke else "results.md"))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    started = datetime.now(UTC)
+    admin = admin_url()
+    name = f"fupin_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
+    owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(owner)
+        print(f"seeding {name}: {args.townships} townships, {args.households} households, {args.loans} loans")
+        ctx, seeded, pg_version = asyncio.run(seed(owner, args))
+        print(seeded)
+        env = {
+            "FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_JWT_SECRET": SECRET,
+            "FUPIN_JWT_TTL_SECONDS": "3600", "FUPIN_ENVIRONMENT": "production", "BENCH_DSN": plain_dsn(owner),
+        }
+        results: list[Result] = []
+        rss: dict[str, int] = {}
+        with server("bench.floor_app:app", env) as (floor_base, _), server("fupin_api.asgi:app", env) as (api_base, api):
+            login = httpx.post(api_base + "/auth/token", data={"username": ctx.users[0], "password": PASSWORD}, timeout=10)
+            login.raise_for_status()
+            ctx.token = login.json()["access_token"]
+            with PeakRss(api) as peak:
+                for route in ROUTES:
+                    base = floor_base if route.server == "floor" else api_base
+                    reqs = route.requests(ctx)
+                    conns = min(route.connections or args.connections, args.connections)
+                    # Warm up connections and caches (not the CPU-bound routes: their backlog would
+                    # spill into the measured run), then measure.
+                    if route.connections is None:
+                        measure(base, route.name, reqs, connections=conns, seconds=min(1.0, args.seconds))
+                    result = measure(base, route.name, reqs, connections=conns, seconds=args.seconds)
+                    result.floor = route.floor
+                    results.append(result)
+                    print(f"{result.name}: {result.rps:,.0f} req/s p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms"
+                          f" errors {result.errors}")
+            rss["API (uvicorn, during the route runs)"] = peak.peak
+        jobs: list[tuple[str, float, str]] = []
+        seed_s = float(re.search(r"in ([\d.]+) s", seeded).group(1))  # type: ignore[union-attr]
+        jobs.append((f"seed-synthetic COPY ({args.loans:,} loans)", seed_s, seeded.split(" in ")[0]))
+
+        async def run_jobs() -> None:
+            ctx.engine = make_engine(owner, name="fupin-bench-jobs", pool_size=2)
+            for job in JOBS:
+                t0 = time.perf_counter()
+                detail = await job.run(ctx)
+                jobs.append((job.name, time.perf_counter() - t0, detail))
+                print(f"{job.name}: {jobs[-1][1]:.2f} s, {detail}")
+            await ctx.engine.dispose()
+
+        asyncio.run(run_jobs())
+        rss["bench process (seeding + jobs)"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(render(args, seeded, pg_version, results, jobs, rss, started), encoding="utf-8")
+        print(f"wrote {args.out}")
+    finally:
+        if not args.keep:
+            asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Seed data: the demo county (`fupin seed-demo`) and large synthetic provinces (`fupin seed-synthetic`)."""

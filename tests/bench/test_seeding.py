@@ -1,0 +1,95 @@
+"""Seeders: valid synthetic ID numbers, a consistent synthetic province, the demo county and its users."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fupin.auth.roles import Role
+from fupin.db import unit_of_work
+from fupin.errors import Conflict
+from fupin.seeding import demo, idcard, synthetic
+
+AS_OF = date(2026, 11, 23)
+
+
+def test_check_character_matches_gb11643_examples() -> None:
+    # The standard's worked example and a number ending in X.
+    assert idcard.check_char("11010519491231002") == "X"
+    assert idcard.is_valid("11010519491231002X")
+    assert idcard.make_id("440524", date(1880, 1, 1), 1) == "440524188001010014"
+    assert not idcard.is_valid("110105194912310021")
+    assert idcard.sex_of(idcard.make_id("529901", date(1970, 1, 1), 3)) == "M"
+    assert idcard.sex_of(idcard.make_id("529901", date(1970, 1, 1), 4)) == "F"
+
+
+async def test_synthetic_province_is_consistent(owner_sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    async with unit_of_work(owner_sessionmaker) as session:
+        counts = await synthetic.seed_synthetic(
+            session, townships=3, households=300, loans=900, villages_per_township=4, province="97", seed=7, as_of=AS_OF
+        )
+    assert (counts.areas, counts.households, counts.loans) == (1 + 1 + 1 + 3 + 12, 300, 900)
+    async with owner_sessionmaker() as session:
+        q = lambda sql: session.execute(text(sql))  # noqa: E731
+        ids = [r[0] for r in await q("SELECT id_number FROM household_member WHERE area_code LIKE '97%'")]
+        assert len(ids) == counts.members == len(set(ids))
+        assert all(idcard.is_valid(n) and n[2:4] == "90" for n in ids)
+        # The head's name is the household's head_name; the sex column follows the ID number.
+        assert (await q("""SELECT count(*) FROM household h JOIN household_member m ON m.household_id = h.id
+                           AND m.relation = '户主' WHERE h.area_code LIKE '97%' AND m.name = h.head_name""")).scalar() == 300
+        assert (await q("""SELECT count(*) FROM household_member WHERE area_code LIKE '97%'
+                           AND sex <> CASE WHEN substr(id_number, 17, 1)::int % 2 = 1 THEN 'M' ELSE 'F' END""")).scalar() == 0
+        # Every loan's repayments add up to principal − outstanding; statuses agree with dates and balances.
+        bad = (await q("""
+            SELECT count(*) FROM loan l
+            LEFT JOIN (SELECT loan_id, sum(amount) s FROM loan_repayment GROUP BY loan_id) r ON r.loan_id = l.id
+            WHERE l.area_code LIKE '97%' AND (
+                 coalesce(r.s, 0) <> l.principal - l.outstanding
+              OR (l.status = 'current' AND (l.due_on <= DATE '2026-11-23' OR l.outstanding = 0))
+              OR (l.status = 'overdue' AND (l.due_on >= DATE '2026-11-23' OR l.outstanding = 0))
+              OR (l.status = 'repaid_on_time' AND (l.outstanding <> 0 OR l.repaid_on > l.due_on))
+              OR (l.status = 'repaid_late' AND (l.outstanding <> 0 OR l.repaid_on <= l.due_on))
+              OR l.township_code <> substr(l.area_code, 1, 9) || '000')""")).scalar()
+        assert bad == 0
+        statuses = {r[0] for r in await q("SELECT DISTINCT status FROM loan WHERE area_code LIKE '97%'")}
+        assert statuses == set(synthetic.STATUSES)
+        # Loans spread over every village.
+        assert (await q("SELECT count(DISTINCT area_code) FROM loan WHERE area_code LIKE '97%'")).scalar() == 12
+        total = (await q("SELECT sum(principal) FROM loan WHERE area_code LIKE '97%'")).scalar()
+        assert isinstance(total, Decimal)
+    # Same seed, same rows: the layout (names included) is reproducible.
+    a = synthetic.province_layout(random.Random(7), province="97", townships=3, villages_per_township=4)
+    b = synthetic.province_layout(random.Random(7), province="97", townships=3, villages_per_township=4)
+    assert a == b
+    with pytest.raises(Conflict):
+        async with unit_of_work(owner_sessionmaker) as session:
+            await synthetic.seed_synthetic(session, townships=1, households=1, loans=0, province="97")
+
+
+async def test_demo_steps_build_a_county_whose_users_can_log_in(
+    owner_sessionmaker: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
+) -> None:
+    """The demo's steps on a county of its own (the shared test database already has areas, so
+    `seed_demo` itself would skip, which the last assertion checks)."""
+    async with unit_of_work(owner_sessionmaker) as session:
+        ctx = demo.DemoContext(session=session, rng=random.Random(1), as_of=AS_OF, county="969901000000")
+        lines = [await step(ctx) for _, step in demo.STEPS]
+    assert lines[0] == "111 areas (10 townships, 100 villages)"
+    assert lines[1].startswith("5,000 households")
+    assert "overdue" in lines[2]
+    assert "repaid_late" in lines[2]
+    assert set(ctx.users) == {r for r in Role if r is not Role.system}
+    username, password = ctx.users[Role.county_admin]
+    token = await client.post("/auth/token", data={"username": username, "password": password})
+    assert token.status_code == 200
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    villages = await client.get("/areas", params={"level": "village", "limit": 500}, headers=headers)
+    assert len(villages.json()["items"]) == 100
+    async with unit_of_work(owner_sessionmaker) as session:
+        assert (await demo.seed_demo(session)).skipped

@@ -8,8 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fupin.assessment.models import LoanQuotaConfirmed
-from fupin.loans.models import Loan, LoanRepayment
+from fupin.loans.models import Loan, LoanQuota, LoanRepayment
 
 
 async def make_loan(
@@ -44,7 +43,4 @@ async def repay(sm: async_sessionmaker[AsyncSession], *, loan_id: uuid.UUID, vil
 async def set_quota(sm: async_sessionmaker[AsyncSession], *, township: str, year: int, amount: str) -> None:
     """This year's quota (what the loans domain would have set) for the annual proposal to adjust."""
     async with sm() as session, session.begin():
-        session.add(LoanQuotaConfirmed(
-            area_code=township, year=year, amount=Decimal(amount), working_funds_eligible=True, reward=False,
-            proposal_id=None, confirmed_by="seed",
-        ))
+        session.add(LoanQuota(area_code=township, year=year, amount=Decimal(amount)))

@@ -7,8 +7,8 @@ from sqlalchemy import select
 import fupin_worker.jobs.assessment  # noqa: F401  (registers the handlers)
 from fupin import jobs
 from fupin.assessment.jobs import annual_key
-from fupin.assessment.models import LoanQuotaConfirmed
 from fupin.auth.roles import Role
+from fupin.loans.models import LoanQuota
 from fupin_worker import runner
 from tests.assessment.factories import make_loan, set_quota
 from tests.factories import new_county, token_for
@@ -155,10 +155,11 @@ class TestQuotaProposals:
             "no_loans_due", None, None, True)
 
         async def quotas() -> list[tuple[str, str]]:
+            # the loans domain's quota table: what approvals are checked against
             async with owner_sessionmaker() as session:
-                rows = (await session.scalars(select(LoanQuotaConfirmed).where(
-                    LoanQuotaConfirmed.year == Y + 1, LoanQuotaConfirmed.area_code.like(county.code[:6] + "%"))
-                    .order_by(LoanQuotaConfirmed.area_code))).all()
+                rows = (await session.scalars(select(LoanQuota).where(
+                    LoanQuota.year == Y + 1, LoanQuota.area_code.like(county.code[:6] + "%"))
+                    .order_by(LoanQuota.area_code))).all()
             return [(q.area_code, str(q.amount)) for q in rows]
 
         assert await quotas() == []  # nothing changes a quota before confirmation

@@ -17,9 +17,13 @@ from fupin_worker import runner, sweeper
 log = logging.getLogger("fupin.worker")
 
 # Domain modules whose @jobs.handler registrations the worker needs.
-HANDLER_MODULES = ["fupin.platform_jobs", "fupin.loans.jobs", "fupin_worker.jobs.loans"]
-HANDLER_MODULES = ["fupin.platform_jobs", "fupin_worker.jobs.assessment"]
-HANDLER_MODULES = ["fupin.platform_jobs", "fupin_worker.jobs.dividends"]
+HANDLER_MODULES = [
+    "fupin.platform_jobs",
+    "fupin.loans.jobs",
+    "fupin_worker.jobs.loans",
+    "fupin_worker.jobs.assessment",
+    "fupin_worker.jobs.dividends",
+]
 
 
 def _load_handlers() -> None:

@@ -340,7 +340,7 @@ SELECT gen_random_uuid(), c.area_code, c.county_code, CAST(:year AS integer), c.
                   ELSE CAST(0 AS NUMERIC(9,6)) END), 2),
        c.band <> 'penalty', c.band = 'reward', 'proposed'
 FROM repayment_check c
-LEFT JOIN loan_quota_confirmed q ON q.area_code = c.area_code AND q.year = CAST(:current_year AS integer)
+LEFT JOIN loan_quota q ON q.area_code = c.area_code AND q.year = CAST(:current_year AS integer)
 WHERE c.job_key = CAST(:job_key AS varchar)
 ON CONFLICT (area_code, year) DO NOTHING
 """
@@ -422,7 +422,10 @@ async def apply_confirmed_quota(
     reward: bool,
     proposal_id: uuid.UUID | None,
 ) -> LoanQuotaConfirmed:
-    """The one place a confirmed quota is written (to be pointed at the loans domain's `/loan-quotas`)."""
+    """The one place a confirmed quota is written: the confirmation record, and the township's
+    `/loan-quotas` entry for the year that loan approvals are checked against (第九条)."""
+    from fupin.loans import service as loan_service
+
     exists = await session.scalar(
         select(LoanQuotaConfirmed.id).where(LoanQuotaConfirmed.area_code == area_code, LoanQuotaConfirmed.year == year)
     )
@@ -434,4 +437,5 @@ async def apply_confirmed_quota(
     )
     session.add(row)
     await session.flush()
+    await loan_service.set_quota(session, principal=principal, township_code=area_code, year=year, amount=amount)
     return row

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fupin_api.routes import areas, audit, auth, health, households, jobs, users
-from fupin_api.routes import areas, audit, auth, bank, health, jobs, loans, users
-from fupin_api.routes import areas, assessment, audit, auth, health, jobs, users
-from fupin_api.routes import areas, audit, auth, dividends, health, jobs, users
-from fupin_api.routes import areas, audit, auth, health, jobs, pairing, pairing_activity, users
-from fupin_api.routes import areas, audit, auth, health, jobs, projects, users
+from fupin_api.routes import (
+    areas,
+    assessment,
+    audit,
+    auth,
+    bank,
+    dividends,
+    health,
+    households,
+    jobs,
+    loans,
+    pairing,
+    pairing_activity,
+    projects,
+    users,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,

@@ -1,7 +1,7 @@
 """pairing: helping units, cadres, village assignments, work teams, pairings, visits, help plans
 
 Revision ID: 0060
-Revises: 0002
+Revises: 0050
 Create Date: 2026-11-23 10:47:59.326889
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from fupin.migrations import helpers
 
 revision: str = '0060'
-down_revision: str | Sequence[str] | None = '0002'
+down_revision: str | Sequence[str] | None = '0050'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

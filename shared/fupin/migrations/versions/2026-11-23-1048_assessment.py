@@ -1,7 +1,7 @@
 """assessment
 
 Revision ID: 0040
-Revises: 0002
+Revises: 0030
 Create Date: 2026-11-23 10:48:24.626468
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from fupin.migrations import helpers
 
 revision: str = '0040'
-down_revision: str | Sequence[str] | None = '0002'
+down_revision: str | Sequence[str] | None = '0020'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """dividends
 
 Revision ID: 0050
-Revises: 0002
+Revises: 0040
 Create Date: 2026-11-23 10:48:38.090970
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 from fupin.migrations import helpers
 
 revision: str = '0050'
-down_revision: str | Sequence[str] | None = '0002'
+down_revision: str | Sequence[str] | None = '0040'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

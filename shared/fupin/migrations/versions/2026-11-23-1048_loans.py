@@ -1,7 +1,7 @@
 """loans
 
 Revision ID: 0020
-Revises: 0002
+Revises: 0010
 Create Date: 2026-11-23 10:48:07.739530
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from fupin.migrations import helpers
 
 revision: str = '0020'
-down_revision: str | Sequence[str] | None = '0002'
+down_revision: str | Sequence[str] | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """projects
 
 Revision ID: 0070
-Revises: 0002
+Revises: 0060
 Create Date: 2026-11-23 10:48:21.510123
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ AREA_TABLES = (
 )
 
 revision: str = '0070'
-down_revision: str | Sequence[str] | None = '0002'
+down_revision: str | Sequence[str] | None = '0060'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -33,12 +33,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Commit on success, roll back on error; then hand new job rows to arq (they are durable already)."""
-    settings: Settings = request.app.state.settings
     async with request.app.state.sessionmaker() as session:
         await session.begin()
-        await session.execute(
-            text("SELECT set_config('statement_timeout', :t, true)"), {"t": str(settings.db_statement_timeout_ms)}
-        )
         try:
             yield session
             keys = jobs.requested_keys(session)
@@ -74,8 +70,10 @@ async def get_principal(
         raise Unauthorized("auth.missing_token", "authentication required", "需要登录")
     principal = await auth_service.principal_from_token(session, settings=settings, token=token)
     # RLS second wall: this transaction only sees rows in the caller's area.
+    # One round trip for both: the statement timeout and the area scope hold for this transaction only.
     await session.execute(
-        text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)}
+        text("SELECT set_config('fupin.scope', :s, true), set_config('statement_timeout', :t, true)"),
+        {"s": scope_pattern(principal), "t": str(settings.db_statement_timeout_ms)},
     )
     request.state.principal = principal
     return principal

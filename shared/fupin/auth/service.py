@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,7 @@ async def create_user(
         raise Conflict("user.exists", f"user {username} exists", f"用户 {username} 已存在")
     user = User(
         username=username,
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
         role=role.value,
         area_code=area_code,
         full_name=full_name,
@@ -58,7 +59,7 @@ async def authenticate(session: AsyncSession, *, settings: Settings, username: s
     now = datetime.now(UTC)
     if user is None:
         with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
+            await asyncio.to_thread(_hasher.verify, _DUMMY_HASH, password)
         raise _bad_credentials()
     if user.locked_until is not None and user.locked_until > now:
         retry = int((user.locked_until - now).total_seconds()) + 1
@@ -70,7 +71,8 @@ async def authenticate(session: AsyncSession, *, settings: Settings, username: s
             extra={"retry_after": retry},
         )
     try:
-        _hasher.verify(user.password_hash, password)
+        # argon2 is deliberately slow (~0.1–0.5 s): off the event loop, or every other request waits.
+        await asyncio.to_thread(_hasher.verify, user.password_hash, password)
     except (VerificationError, InvalidHashError):
         user.failed_logins += 1
         if user.failed_logins >= settings.login_max_failures:

@@ -8,5 +8,6 @@ from fupin.base import Base
 from fupin.households import models as _households  # noqa: F401
 from fupin.ledger import models as _ledger  # noqa: F401
 from fupin.loans import models as _loans  # noqa: F401
+from fupin.subsidies import models as _subsidies  # noqa: F401
 
 metadata = Base.metadata

@@ -13,11 +13,12 @@ from arq.connections import RedisSettings
 from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.settings import get_settings
 from fupin_worker import runner, sweeper
+from fupin_worker.jobs import subsidies as _subsidy_schedule  # noqa: F401  (cron entries, issue 4)
 
 log = logging.getLogger("fupin.worker")
 
 # Domain modules whose @jobs.handler registrations the worker needs.
-HANDLER_MODULES = ["fupin.platform_jobs"]
+HANDLER_MODULES = ["fupin.platform_jobs", "fupin.subsidies.jobs"]
 
 
 def _load_handlers() -> None:

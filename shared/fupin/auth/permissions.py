@@ -21,6 +21,12 @@ class Perm(StrEnum):
     audit_read = "audit.read"
     job_read = "job.read"
     job_trigger = "job.trigger"
+    # subsidies and ledger (issue 4)
+    ledger_read = "ledger.read"
+    ledger_check = "ledger.check"
+    subsidy_read = "subsidy.read"
+    subsidy_policy_write = "subsidy.policy_write"
+    subsidy_run_request = "subsidy.run_request"
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -31,6 +37,12 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
     Perm.job_read: READERS,
     Perm.job_trigger: frozenset({R.county_admin}),
+    # subsidies and ledger (issue 4)
+    Perm.ledger_read: frozenset({R.finance_bureau, R.township_finance, R.credit_coop, R.auditor, R.county_admin}),
+    Perm.ledger_check: frozenset({R.finance_bureau, R.auditor, R.county_admin}),
+    Perm.subsidy_read: frozenset({R.finance_bureau, R.township_finance, R.credit_coop, R.auditor, R.county_admin}),
+    Perm.subsidy_policy_write: frozenset({R.finance_bureau}),
+    Perm.subsidy_run_request: frozenset({R.finance_bureau, R.township_finance}),
 }
 
 

@@ -90,9 +90,11 @@ async def post(
     )
     session.add(entry)
     await session.flush()
+    # One multi-row VALUES statement: an executemany would fire the balance trigger once per line.
     await session.execute(
-        insert(JournalLine),
-        [{"entry_id": entry.id, "account_id": ln.account_id, "debit": ln.debit, "credit": ln.credit} for ln in lines],
+        insert(JournalLine).values(
+            [{"entry_id": entry.id, "account_id": ln.account_id, "debit": ln.debit, "credit": ln.credit} for ln in lines]
+        )
     )
     return entry
 

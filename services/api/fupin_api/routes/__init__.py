@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fupin_api.routes import areas, audit, auth, health, jobs, users
+from fupin_api.routes import areas, audit, auth, health, jobs, ledger, subsidies, users
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -13,4 +13,6 @@ ROUTERS: list[APIRouter] = [
     users.router,
     audit.router,
     jobs.router,
+    ledger.router,  # issue 4
+    subsidies.router,  # issue 4
 ]

@@ -92,8 +92,8 @@ class TestQuarter:
         assert r.json()["status"] == "done"
         assert D(r.json()["total_expected"]) == D("643.94")  # 257.29 + 128.65 + 258.00
         await run_phase(client, app_sessionmaker, test_settings, fin, town, "preallocation")
-        assert await balance(sm, "credit_coop:C1:subsidy") == D("385.94")
-        assert await balance(sm, "credit_coop:C2:subsidy") == D("258.00")
+        assert await balance(sm, f"credit_coop:{town}.C1:subsidy") == D("385.94")
+        assert await balance(sm, f"credit_coop:{town}.C2:subsidy") == D("258.00")
         settle = await run_phase(client, app_sessionmaker, test_settings, fin, town, "settlement")
 
         run = (await client.get(f"/subsidy-runs/{settle}", headers=fin)).json()
@@ -108,8 +108,8 @@ class TestQuarter:
                                          .where(SubsidyPayout.run_id == run["id"]))).all())
         assert {k: paid.get(v) for k, v in loans.items()} == {
             "A": D("255.88"), "B": D("257.29"), "C": None, "D": D("1300.60"), "E": None, "F": D("191.56"), "G": None}
-        assert await balance(sm, "credit_coop:C1:subsidy") == D("0.00")
-        assert await balance(sm, "credit_coop:C2:subsidy") == D("0.00")
+        assert await balance(sm, f"credit_coop:{town}.C1:subsidy") == D("0.00")
+        assert await balance(sm, f"credit_coop:{town}.C2:subsidy") == D("0.00")
         assert await balance(sm, f"township_finance:{town}:subsidy") == D("258.00")
         assert await balance(sm, f"finance_bureau:{county.code}:subsidy") == D("0.00")
         assert await balance(sm, f"enterprise:{loans['D']}:subsidy") == D("1300.60")
@@ -189,7 +189,7 @@ class TestQuarter:
         async with sm() as s:
             assert await s.scalar(select(func.count()).select_from(SubsidyPayout)
                                   .where(SubsidyPayout.loan_id.in_(list(loans.values())))) == 0
-        assert await balance(sm, "credit_coop:C1:subsidy") == D("385.94")
+        assert await balance(sm, f"credit_coop:{town}.C1:subsidy") == D("385.94")
         assert await runner.execute(app_sessionmaker, test_settings, key) == "done"
         assert await runner.execute(app_sessionmaker, test_settings, key) == "already_done"
         async with sm() as s:

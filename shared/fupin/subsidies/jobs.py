@@ -46,7 +46,9 @@ async def _accounts(session: AsyncSession, county: str, township: str) -> tuple[
 
 
 async def _coop(session: AsyncSession, coop_code: str, township: str) -> LedgerAccount:
-    return await ledger.ensure_account(session, holder_kind="credit_coop", holder_ref=coop_code, purpose="subsidy",
+    """The coop's subsidy account in this township (`credit_coop:{township}.{coop}:subsidy`)."""
+    return await ledger.ensure_account(session, holder_kind="credit_coop", holder_ref=f"{township}.{coop_code}",
+                                       purpose="subsidy",
                                        area_code=township, name=f"信用社 {coop_code} 贴息")
 
 
@@ -141,10 +143,11 @@ def _prealloc_ref(township: str, q: Quarter, coop_code: str) -> str:
     return f"subsidy.preallocation:{township}:{q}:{coop_code}"
 
 
-async def _advance(session: AsyncSession, township: str, q: Quarter, coop: LedgerAccount) -> Decimal:
+async def _advance(session: AsyncSession, township: str, q: Quarter, coop_code: str, coop: LedgerAccount) -> Decimal:
+    """What the pre-allocation of `q` advanced to this coop."""
     value = await session.scalar(
         select(JournalLine.debit).join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-        .where(JournalEntry.reference == _prealloc_ref(township, q, coop.holder_ref), JournalLine.account_id == coop.id)
+        .where(JournalEntry.reference == _prealloc_ref(township, q, coop_code), JournalLine.account_id == coop.id)
     )
     return Decimal(value) if value is not None else ZERO
 
@@ -169,7 +172,7 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
                         ref=f"subsidy.settlement:{run.id}:enterprise", run=run, on=paid_on)
             continue
         coop = await _coop(session, coop_code, run.area_code)
-        advance = await _advance(session, run.area_code, q, coop)
+        advance = await _advance(session, run.area_code, q, coop_code, coop)
         if amount > advance:
             topped += await _fund(session, chain=[source, bureau, town, coop], amount=amount - advance,
                                   ref=f"subsidy.settlement:{run.id}:topup:{coop_code}", run=run, on=paid_on)
@@ -180,7 +183,7 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     for coop_code, _ in await _expected(session, params):
         if coop_code not in paying:
             coop = await _coop(session, coop_code, run.area_code)
-            advance = await _advance(session, run.area_code, q, coop)
+            advance = await _advance(session, run.area_code, q, coop_code, coop)
             if advance > 0:
                 returns.append((coop, advance))
     # 3. the payouts' entries, then all their lines in one statement (the trigger checks and moves balances)

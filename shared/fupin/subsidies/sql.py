@@ -49,7 +49,7 @@ SELECT s.run_id, s.id, s.area_code, s.household_id, s.enterprise_name, s.coop_co
 FROM (
     SELECT CAST(:run_id AS uuid) AS run_id, c.*,
            CASE WHEN c.household_id IS NULL THEN 'finance_bureau:' || :county || ':' || 'subsidy'
-                ELSE 'credit_coop:' || c.coop_code || ':' || 'subsidy' END AS source_code,
+                ELSE 'credit_coop:' || :township || '.' || c.coop_code || ':' || 'subsidy' END AS source_code,
            CASE WHEN c.household_id IS NULL THEN 'enterprise:' || CAST(c.id AS text) || ':' || 'subsidy'
                 ELSE 'household:' || CAST(c.household_id AS text) || ':' || 'subsidy' END AS target_code
     FROM c

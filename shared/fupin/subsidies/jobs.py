@@ -56,7 +56,7 @@ async def _balance(session: AsyncSession, account: LedgerAccount) -> Decimal:
     value = await session.scalar(
         select(LedgerAccount.balance).where(LedgerAccount.id == account.id).with_for_update()
     )
-    return Decimal(value)
+    return Decimal(value if value is not None else ZERO)
 
 
 async def _fund(

@@ -89,7 +89,7 @@ class TestQuarter:
         fin = await token_for(sm, test_settings, role=Role.township_finance, area_code=town)
         alloc = await run_phase(client, app_sessionmaker, test_settings, fin, town, "allocation")
         r = await client.get(f"/subsidy-runs/{alloc}", headers=fin)
-        assert r.json()["status"] == "done"
+        assert (r.json()["status"], r.json()["job_status"], r.json()["attempts"]) == ("done", "done", 1)
         assert D(r.json()["total_expected"]) == D("643.94")  # 257.29 + 128.65 + 258.00
         await run_phase(client, app_sessionmaker, test_settings, fin, town, "preallocation")
         assert await balance(sm, f"credit_coop:{town}.C1:subsidy") == D("385.94")
@@ -131,6 +131,8 @@ class TestQuarter:
         assert row["head_name"] == "王一"
         assert (row["principal"], row["days"], row["amount"]) == ("20000.00", 181, "255.88")
         assert id1 not in str(roster)
+        c1 = (await client.get(f"/subsidy-runs/{settle}/roster?coop=C1", headers=fin)).json()
+        assert (c1["total"], len(c1["rows"])) == ("704.73", 3)  # the enterprise loan is paid by the bureau
         await assert_ledger_ok(client, sm, test_settings, county.code)
 
         r = await client.get(f"/subsidy-runs/{settle}/roster?format=xlsx", headers=fin)

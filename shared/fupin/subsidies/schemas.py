@@ -53,6 +53,9 @@ class RunRead(FupinSchema):
     phase: str
     job_key: str
     status: str
+    job_status: str | None = None  # the worker's view: pending, running, done, failed, dead
+    attempts: int = 0
+    last_error: str | None = None
     triggered_by: str
     total_expected: Decimal
     total_paid: Decimal

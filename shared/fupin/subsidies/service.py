@@ -6,13 +6,13 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import jobs
 from fupin.areas.codes import Level, county_of, level_of
-from fupin.areas.scope import scoped, visible
+from fupin.areas.scope import in_scope, scoped, visible
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.calendar import Quarter, business_date
@@ -21,7 +21,7 @@ from fupin.households.models import Household, Member
 from fupin.loans.models import Loan, LoanRepayment
 from fupin.subsidies import rules
 from fupin.subsidies.models import SubsidyPayout, SubsidyPolicy, SubsidyRun
-from fupin.subsidies.schemas import LoanSubsidy, Roster, RosterRow
+from fupin.subsidies.schemas import LoanSubsidy, Roster, RosterRow, RunRead
 
 PHASES = ("allocation", "preallocation", "settlement")
 
@@ -120,17 +120,28 @@ async def request_run(
     return run
 
 
+def _view(run: SubsidyRun, job: jobs.JobRun | None) -> RunRead:
+    view = RunRead.model_validate(run)
+    if job is not None:
+        view.job_status, view.attempts, view.last_error = job.status, job.attempts, job.last_error
+    return view
+
+
 async def list_runs(
     session: AsyncSession, *, principal: Principal, quarter: str | None = None, phase: str | None = None,
     limit: int = 100,
-) -> list[SubsidyRun]:
-    stmt = scoped(select(SubsidyRun), principal, SubsidyRun.area_code)
+) -> list[RunRead]:
+    stmt = (
+        select(SubsidyRun, jobs.JobRun)
+        .outerjoin(jobs.JobRun, jobs.JobRun.key == SubsidyRun.job_key)
+        .where(in_scope(principal, SubsidyRun.area_code))
+    )
     if quarter:
         stmt = stmt.where(SubsidyRun.quarter == quarter)
     if phase:
         stmt = stmt.where(SubsidyRun.phase == phase)
     stmt = stmt.order_by(SubsidyRun.created_at.desc(), SubsidyRun.id).limit(limit)
-    return list((await session.scalars(stmt)).all())
+    return [_view(run, job) for run, job in (await session.execute(stmt)).all()]
 
 
 async def get_run(session: AsyncSession, *, principal: Principal, run_id: uuid.UUID) -> SubsidyRun:
@@ -141,7 +152,15 @@ async def get_run(session: AsyncSession, *, principal: Principal, run_id: uuid.U
     return run
 
 
-async def roster(session: AsyncSession, *, principal: Principal, run_id: uuid.UUID) -> Roster:
+async def run_detail(session: AsyncSession, *, principal: Principal, run_id: uuid.UUID) -> RunRead:
+    run = await get_run(session, principal=principal, run_id=run_id)
+    job = await session.scalar(select(jobs.JobRun).where(jobs.JobRun.key == run.job_key))
+    return _view(run, job)
+
+
+async def roster(
+    session: AsyncSession, *, principal: Principal, run_id: uuid.UUID, coop: str | None = None
+) -> Roster:
     """花名册: one row per loan paid by the run (settlement runs only), ID numbers masked."""
     run = await get_run(session, principal=principal, run_id=run_id)
     if run.phase != "settlement":
@@ -158,6 +177,10 @@ async def roster(session: AsyncSession, *, principal: Principal, run_id: uuid.UU
         .outerjoin(Household, Household.id == SubsidyPayout.household_id)
         .outerjoin(head, head.c.household_id == SubsidyPayout.household_id)
         .where(SubsidyPayout.run_id == run.id)
+        .where(
+            # a coop's roster: what that coop paid out (enterprise loans are paid by the finance bureau)
+            (SubsidyPayout.coop_code == coop) & SubsidyPayout.household_id.is_not(None) if coop else true()
+        )
         .order_by(SubsidyPayout.coop_code, SubsidyPayout.area_code, Household.head_name, SubsidyPayout.loan_id)
     )
     rows = [

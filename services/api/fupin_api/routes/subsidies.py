@@ -59,14 +59,14 @@ async def list_runs(
     phase: Annotated[Literal["allocation", "preallocation", "settlement"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[RunRead]:
-    rows = await service.list_runs(session, principal=principal, quarter=quarter, phase=phase, limit=limit)
-    return Page[RunRead](items=[RunRead.model_validate(r) for r in rows])
+    return Page[RunRead](items=await service.list_runs(session, principal=principal, quarter=quarter, phase=phase,
+                                                       limit=limit))
 
 
 @router.get("/subsidy-runs/{run_id}", summary="One subsidy run with its totals", response_model=RunRead,
             responses=problem_responses(403, 404))
 async def get_run(run_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.subsidy_read)) -> RunRead:
-    return RunRead.model_validate(await service.get_run(session, principal=principal, run_id=run_id))
+    return await service.run_detail(session, principal=principal, run_id=run_id)
 
 
 @router.get(
@@ -80,9 +80,10 @@ async def get_roster(
     session: SessionDep,
     principal: Principal = Authorized(Perm.subsidy_read),
     format: Annotated[Literal["json", "xlsx"] | None, Query()] = None,
+    coop: Annotated[str | None, Query(max_length=32, description="only this credit coop's rows")] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Roster | Response:
-    roster = await service.roster(session, principal=principal, run_id=run_id)
+    roster = await service.roster(session, principal=principal, run_id=run_id, coop=coop)
     if format == "xlsx" or (format is None and accept is not None and XLSX in accept):
         name = f"subsidy-roster-{roster.township_code}-{roster.quarter}.xlsx"
         return Response(to_xlsx(roster), media_type=XLSX,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import date
 from decimal import Decimal
@@ -256,3 +257,25 @@ class TestScope:
         r = await client.post("/subsidy-runs", headers=coop,
                               json={"township_code": town, "quarter": "2026Q2", "phase": "allocation"})
         assert r.status_code == 403
+
+
+class TestConcurrency:
+    async def test_two_workers_on_one_settlement_pay_each_loan_once(
+        self, client, owner_sessionmaker, app_sessionmaker, test_settings
+    ):
+        sm = owner_sessionmaker
+        county, town, loans, _ = await arrange(sm)
+        fin = await token_for(sm, test_settings, role=Role.township_finance, area_code=town)
+        await run_phase(client, app_sessionmaker, test_settings, fin, town, "allocation")
+        await run_phase(client, app_sessionmaker, test_settings, fin, town, "preallocation")
+        r = await client.post("/subsidy-runs", headers=fin,
+                              json={"township_code": town, "quarter": Q3, "phase": "settlement"})
+        key = r.json()["job_key"]
+        outcomes = await asyncio.gather(*(runner.execute(app_sessionmaker, test_settings, key) for _ in range(3)))
+        assert outcomes.count("done") == 1
+        assert set(outcomes) <= {"done", "busy", "already_done"}
+        async with sm() as s:
+            n = await s.scalar(select(func.count()).select_from(SubsidyPayout)
+                               .where(SubsidyPayout.loan_id.in_(list(loans.values()))))
+        assert n == 4
+        await assert_ledger_ok(client, sm, test_settings, county.code)

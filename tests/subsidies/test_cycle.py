@@ -212,6 +212,10 @@ class TestQuarter:
                               json={"township_code": town, "quarter": "2099Q1", "phase": "settlement"})
         assert r.status_code == 422
         assert r.json()["code"] == "subsidy.quarter_not_ended"
+        bureau = await token_for(owner_sessionmaker, test_settings, role=Role.finance_bureau, area_code=county.code)
+        r = await client.post("/subsidy-runs", headers=bureau,
+                              json={"township_code": county.code[:6] + "990000", "quarter": Q3, "phase": "allocation"})
+        assert r.status_code == 404  # no such township
 
 
 async def household_of(sm, loan_id):

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import jobs
+from fupin.areas import service as area_service
 from fupin.areas.codes import Level, county_of, level_of
 from fupin.areas.scope import in_scope, scoped, visible
 from fupin.audit import service as audit
@@ -106,6 +107,7 @@ async def request_run(
 ) -> SubsidyRun:
     if not visible(principal, township) or level_of(township) is not Level.township:
         raise not_found("township")
+    await area_service.get_area(session, principal=principal, code=township)  # 404 unless it exists
     q = Quarter.parse(quarter)
     if phase == "settlement" and business_date() <= q.end:
         raise RuleViolation("subsidy.quarter_not_ended", f"{q} has not ended; settle from {q.next().start}",

@@ -180,7 +180,8 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
             returns.append((coop, advance - amount))
     # coops with an advance but no payouts at all return all of it
     paying = {row[2] for row in by_source if row[0] != bureau.code}
-    for coop_code, _ in await _expected(session, params):
+    expected = await _expected(session, params)
+    for coop_code, _ in expected:
         if coop_code not in paying:
             coop = await _coop(session, coop_code, run.area_code)
             advance = await _advance(session, run.area_code, q, coop_code, coop)
@@ -202,7 +203,7 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     run.loans_late = int(await session.scalar(text(sql.LATE_LOANS), params) or 0)
     run.total_returned = returned
     run.total_topped_up = topped
-    run.total_expected = sum((a for _, a in await _expected(session, params)), ZERO)
+    run.total_expected = sum((a for _, a in expected), ZERO)
     return _finish(run)
 
 

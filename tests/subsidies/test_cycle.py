@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import openpyxl
 from sqlalchemy import func, select
@@ -20,6 +23,7 @@ from tests.subsidies import factories as f
 
 D = Decimal
 Q3 = "2026Q3"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def arrange(sm):
@@ -282,4 +286,44 @@ class TestConcurrency:
             n = await s.scalar(select(func.count()).select_from(SubsidyPayout)
                                .where(SubsidyPayout.loan_id.in_(list(loans.values()))))
         assert n == 4
+        await assert_ledger_ok(client, sm, test_settings, county.code)
+
+
+class TestKill:
+    async def test_worker_killed_mid_settlement_then_restarted_pays_each_loan_once(
+        self, client, owner_sessionmaker, app_sessionmaker, test_settings
+    ):
+        sm = owner_sessionmaker
+        county, town, loans, _ = await arrange(sm)
+        fin = await token_for(sm, test_settings, role=Role.township_finance, area_code=town)
+        await run_phase(client, app_sessionmaker, test_settings, fin, town, "allocation")
+        await run_phase(client, app_sessionmaker, test_settings, fin, town, "preallocation")
+        r = await client.post("/subsidy-runs", headers=fin,
+                              json={"township_code": town, "quarter": Q3, "phase": "settlement"})
+        key = r.json()["job_key"]
+        env = {**os.environ, "FUPIN_FAULT_SLEEP_SECONDS": "300",
+               "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("shared", "services/api", "services/worker", "."))}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.subsidies.killme", key, cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), timeout=120)
+            assert line.strip() == b"EFFECTS-WRITTEN"
+        finally:
+            proc.kill()  # SIGKILL while the settlement's transaction is open
+            await proc.wait()
+        async with sm() as s:
+            assert (await s.scalar(select(jobs.JobRun.status).where(jobs.JobRun.key == key))) == "running"
+            assert await s.scalar(select(func.count()).select_from(SubsidyPayout)
+                                  .where(SubsidyPayout.loan_id.in_(list(loans.values())))) == 0
+        # the restarted worker (here: the runner in this process) picks the abandoned run up
+        assert await runner.execute(app_sessionmaker, test_settings, key) == "done"
+        async with sm() as s:
+            rows = (await s.execute(select(SubsidyPayout.loan_id, func.count())
+                                    .where(SubsidyPayout.loan_id.in_(list(loans.values())))
+                                    .group_by(SubsidyPayout.loan_id))).all()
+        assert sorted(n for _, n in rows) == [1, 1, 1, 1]
+        run = (await client.get(f"/subsidy-runs/{r.json()['id']}", headers=fin)).json()
+        assert (run["status"], run["total_paid"], run["attempts"]) == ("done", "2005.33", 2)
         await assert_ledger_ok(client, sm, test_settings, county.code)

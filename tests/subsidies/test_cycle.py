@@ -327,3 +327,25 @@ class TestKill:
         run = (await client.get(f"/subsidy-runs/{r.json()['id']}", headers=fin)).json()
         assert (run["status"], run["total_paid"], run["attempts"]) == ("done", "2005.33", 2)
         await assert_ledger_ok(client, sm, test_settings, county.code)
+
+
+class TestOrder:
+    async def test_preallocation_waits_for_allocation_and_settlement_without_advance_tops_up(
+        self, client, owner_sessionmaker, app_sessionmaker, test_settings
+    ):
+        sm = owner_sessionmaker
+        county, town, _loans, _ = await arrange(sm)
+        fin = await token_for(sm, test_settings, role=Role.finance_bureau, area_code=county.code)
+        r = await client.post("/subsidy-runs", headers=fin,
+                              json={"township_code": town, "quarter": Q3, "phase": "preallocation"})
+        pre_key = r.json()["job_key"]
+        assert await runner.execute(app_sessionmaker, test_settings, pre_key) == "failed"  # retried by the sweeper
+        detail = (await client.get(f"/subsidy-runs/{r.json()['id']}", headers=fin)).json()
+        assert (detail["status"], detail["job_status"]) == ("pending", "failed")
+        assert "allocation" in detail["last_error"]
+        # settlement with no advance at all: every fen comes down the chain as a top-up
+        settle = await run_phase(client, app_sessionmaker, test_settings, fin, town, "settlement")
+        run = (await client.get(f"/subsidy-runs/{settle}", headers=fin)).json()
+        assert (run["total_paid"], run["total_topped_up"], run["total_returned"]) == ("2005.33", "704.73", "0.00")
+        assert await balance(sm, f"credit_coop:{town}.C1:subsidy") == D("0.00")
+        await assert_ledger_ok(client, sm, test_settings, county.code)

@@ -31,6 +31,7 @@ from fupin.subsidies.models import SubsidyPayout, SubsidyRun
 ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 PER_TOWNSHIP = 2000
 PROFILE = False
+KEEP = False
 
 GENERATE = """
 INSERT INTO household (id, area_code, household_no, head_name, address, category, main_cause, secondary_causes,
@@ -117,8 +118,11 @@ async def run(n: int) -> dict[str, object]:
         return {"loans": n, "townships": len(townships), "payouts": payouts, "total": Decimal(total or 0),
                 "generate_s": round(gen, 1), "settle_s": round(settle, 2), "ledger_ok": check.ok}
     finally:
-        async with admin.connect() as c:
-            await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not KEEP:
+            async with admin.connect() as c:
+                await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        else:
+            print("kept database", name)
         await admin.dispose()
 
 
@@ -126,9 +130,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--loans", type=int, nargs="+", default=[100_000])
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the database for EXPLAIN")
     args = parser.parse_args()
-    global PROFILE
-    PROFILE = args.profile
+    global PROFILE, KEEP
+    PROFILE, KEEP = args.profile, args.keep
     print(f"machine: {platform.node()} {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
     for n in args.loans:
         print(asyncio.run(run(n)))

@@ -27,19 +27,18 @@ GROUP BY l.coop_code ORDER BY l.coop_code"""
 # Payouts: every loan of the township repaid in full, on time, within the quarter; one row per loan.
 # principal-days = Σ repayment × (its date − disbursement): disbursement day counted, repayment day not.
 INSERT_PAYOUTS = f"""
-WITH r AS (
-    SELECT lr.loan_id,
-           sum(lr.amount * GREATEST(LEAST(lr.paid_on, l.due_on) - l.disbursed_on, 0)) AS pd
-    FROM loan_repayment lr JOIN loan l ON l.id = lr.loan_id
-    WHERE l.township_code = :township AND l.repaid_on BETWEEN :q_start AND :q_end
-      AND l.repaid_on <= l.due_on AND l.outstanding = 0
-    GROUP BY lr.loan_id
-), c AS (
+WITH c AS (
     SELECT l.id, l.area_code, l.household_id, l.enterprise_name, l.coop_code, l.principal,
            l.repaid_on - l.disbursed_on AS days, r.pd, {RATE} AS rate,
            round(r.pd * {RATE} / 365, 2) AS amount
-    FROM loan l JOIN r ON r.loan_id = l.id {POLICY}
-    WHERE {QUALIFIES}
+    FROM loan l
+    -- LATERAL: each loan's repayments by index, never a scan of every repayment in the province
+    CROSS JOIN LATERAL (
+        SELECT sum(lr.amount * GREATEST(LEAST(lr.paid_on, l.due_on) - l.disbursed_on, 0)) AS pd
+        FROM loan_repayment lr WHERE lr.loan_id = l.id
+    ) r {POLICY}
+    WHERE l.township_code = :township AND l.repaid_on BETWEEN :q_start AND :q_end
+      AND l.repaid_on <= l.due_on AND l.outstanding = 0 AND {QUALIFIES}
 )
 INSERT INTO subsidy_payout (run_id, loan_id, area_code, household_id, enterprise_name, coop_code, principal,
                             days, principal_days, rate, amount, paid_on, source_code, target_code, entry_id)

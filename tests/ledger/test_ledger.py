@@ -71,3 +71,26 @@ async def test_reverse_restores_and_duplicates_and_overdrafts_are_refused(owner_
     async with owner_sessionmaker() as s:
         assert (await s.get(type(a), a.id)).balance == D("0.00")
         assert (await ledger.check(s)).ok
+
+
+async def test_database_refuses_an_unbalanced_entry_even_past_the_service(owner_sessionmaker):
+    import uuid
+
+    from sqlalchemy import insert
+
+    from fupin.ledger.models import JournalEntry, JournalLine
+
+    county = await new_county(owner_sessionmaker)
+    src, a, _ = await accounts(owner_sessionmaker, county)
+    async with owner_sessionmaker() as s, s.begin():
+        entry = JournalEntry(id=uuid.uuid4(), kind="test", reference=f"raw:{county.code}",
+                             effective_on=date(2026, 7, 1), description="", created_by="t")
+        s.add(entry)
+        await s.flush()
+        unbalanced = insert(JournalLine).values([
+            {"entry_id": entry.id, "account_id": src.id, "debit": D("0"), "credit": D("5.00")},
+            {"entry_id": entry.id, "account_id": a.id, "debit": D("4.99"), "credit": D("0")},
+        ])
+        with pytest.raises(DBAPIError, match="unbalanced"):
+            await s.execute(unbalanced)
+        await s.rollback()

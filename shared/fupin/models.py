@@ -12,5 +12,6 @@ from fupin.ledger import models as _ledger  # noqa: F401
 from fupin.loans import models as _loans  # noqa: F401
 from fupin.pairing import models as _pairing  # noqa: F401
 from fupin.projects import models as _projects  # noqa: F401
+from fupin.subsidies import models as _subsidies  # noqa: F401
 
 metadata = Base.metadata

@@ -23,6 +23,8 @@ HANDLER_MODULES = [
     "fupin_worker.jobs.loans",
     "fupin_worker.jobs.assessment",
     "fupin_worker.jobs.dividends",
+    "fupin.subsidies.jobs",
+    "fupin_worker.jobs.subsidies",
 ]
 
 

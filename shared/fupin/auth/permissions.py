@@ -68,6 +68,12 @@ class Perm(StrEnum):
     project_fund = "project.fund"
     project_setting = "project.setting"
     # end projects
+    # subsidies and ledger (issue 4)
+    ledger_read = "ledger.read"
+    ledger_check = "ledger.check"
+    subsidy_read = "subsidy.read"
+    subsidy_policy_write = "subsidy.policy_write"
+    subsidy_run_request = "subsidy.run_request"
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -126,6 +132,12 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.project_fund: frozenset({R.county_admin, R.finance_bureau, R.township_finance}),
     Perm.project_setting: frozenset({R.county_admin, R.poverty_office}),
     # end projects
+    # subsidies and ledger (issue 4)
+    Perm.ledger_read: frozenset({R.finance_bureau, R.township_finance, R.credit_coop, R.auditor, R.county_admin}),
+    Perm.ledger_check: frozenset({R.finance_bureau, R.auditor, R.county_admin}),
+    Perm.subsidy_read: frozenset({R.finance_bureau, R.township_finance, R.credit_coop, R.auditor, R.county_admin}),
+    Perm.subsidy_policy_write: frozenset({R.finance_bureau}),
+    Perm.subsidy_run_request: frozenset({R.finance_bureau, R.township_finance}),
 }
 
 

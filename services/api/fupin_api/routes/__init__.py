@@ -14,10 +14,12 @@ from fupin_api.routes import (
     health,
     households,
     jobs,
+    ledger,
     loans,
     pairing,
     pairing_activity,
     projects,
+    subsidies,
     users,
 )
 
@@ -36,4 +38,6 @@ ROUTERS: list[APIRouter] = [
     pairing.router,
     pairing_activity.router,
     projects.router,
+    ledger.router,  # issue 4
+    subsidies.router,  # issue 4
 ]

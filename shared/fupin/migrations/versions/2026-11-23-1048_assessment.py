@@ -14,7 +14,7 @@ from alembic import op
 from fupin.migrations import helpers
 
 revision: str = '0040'
-down_revision: str | Sequence[str] | None = '0020'
+down_revision: str | Sequence[str] | None = '0030'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,32 @@
+"""Cron entries of the quarterly subsidy cycle. Each tick yields the county-wide fan-out runs that should
+exist by now; the key makes each once, and a tick after downtime catches up a missed start.
+
+- from the first day of a quarter: allocation, then pre-allocation, for that quarter;
+- from the 1st of the next quarter (the 1st–5th window): settlement of the quarter just ended.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fupin.calendar import Quarter
+from fupin_worker.schedule import Due, Entry, register
+
+PLAN = "subsidy.plan"
+
+
+def _plan(phase: str, quarter: Quarter) -> Due:
+    return Due(PLAN, f"{PLAN}.{phase}:{quarter}", {"phase": phase, "quarter": str(quarter)})
+
+
+def quarter_start_due(now: datetime) -> list[Due]:
+    q = Quarter.of(now.date())
+    return [_plan("allocation", q), _plan("preallocation", q)]
+
+
+def settlement_due(now: datetime) -> list[Due]:
+    return [_plan("settlement", Quarter.of(now.date()).prev())]
+
+
+register(Entry("subsidy allocation and pre-allocation, quarter start", quarter_start_due))
+register(Entry("subsidy settlement of the previous quarter, 1st–5th of the quarter", settlement_due))

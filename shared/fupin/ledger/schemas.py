@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+from fupin.schema import FupinSchema
+
+
+class AccountRead(FupinSchema):
+    id: uuid.UUID
+    code: str
+    holder_kind: str
+    holder_ref: str
+    purpose: str
+    name: str
+    area_code: str
+    allow_negative: bool
+    balance: Decimal
+    created_at: datetime
+
+
+class AccountLine(FupinSchema):
+    entry_id: uuid.UUID
+    kind: str
+    reference: str
+    effective_on: date
+    description: str
+    debit: Decimal
+    credit: Decimal
+    posted_at: datetime
+
+
+class AccountDetail(AccountRead):
+    entries: list[AccountLine]
+
+
+class LedgerCheckRead(FupinSchema):
+    ok: bool
+    balanced: bool
+    total_debit: Decimal
+    total_credit: Decimal
+    unbalanced_entries: int
+    accounts_mismatched: int
+    negative_funds: int

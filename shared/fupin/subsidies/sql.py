@@ -1,0 +1,91 @@
+"""Set-based SQL of the quarterly cycle. Every rate is a NUMERIC(9,6) value (a policy column or a bind
+cast to numeric(9,6)), never a bind typed like the money column it multiplies (perf rule 1)."""
+
+from __future__ import annotations
+
+# The policy in force on each loan's disbursement date (or the default when the county has none yet).
+POLICY = """
+LEFT JOIN LATERAL (
+    SELECT p.rate, p.productive_only FROM subsidy_policy p
+    WHERE p.area_code = :county AND p.effective_from <= l.disbursed_on
+    ORDER BY p.effective_from DESC LIMIT 1
+) pol ON true"""
+
+RATE = "COALESCE(pol.rate, CAST(:default_rate AS numeric(9,6)))"
+QUALIFIES = "(l.productive OR NOT COALESCE(pol.productive_only, true))"
+
+# Expected subsidy per coop of household loans falling due in the quarter and not repaid before it.
+EXPECTED_BY_COOP = f"""
+SELECT l.coop_code, sum(round(l.principal * (l.due_on - l.disbursed_on) * {RATE} / 365, 2)) AS amount
+FROM loan l {POLICY}
+WHERE l.township_code = :township AND l.household_id IS NOT NULL
+  AND l.due_on BETWEEN :q_start AND :q_end
+  AND (l.repaid_on IS NULL OR l.repaid_on >= :q_start)
+  AND {QUALIFIES}
+GROUP BY l.coop_code ORDER BY l.coop_code"""
+
+# Payouts: every loan of the township repaid in full, on time, within the quarter; one row per loan.
+# principal-days = Σ repayment × (its date − disbursement): disbursement day counted, repayment day not.
+INSERT_PAYOUTS = f"""
+WITH c AS (
+    SELECT l.id, l.area_code, l.household_id, l.enterprise_name, l.coop_code, l.principal,
+           l.repaid_on - l.disbursed_on AS days, r.pd, {RATE} AS rate,
+           round(r.pd * {RATE} / 365, 2) AS amount
+    FROM loan l
+    -- LATERAL: each loan's repayments by index, never a scan of every repayment in the province
+    CROSS JOIN LATERAL (
+        SELECT sum(lr.amount * GREATEST(LEAST(lr.paid_on, l.due_on) - l.disbursed_on, 0)) AS pd
+        FROM loan_repayment lr WHERE lr.loan_id = l.id
+    ) r {POLICY}
+    WHERE l.township_code = :township AND l.repaid_on BETWEEN :q_start AND :q_end
+      AND l.repaid_on <= l.due_on AND l.outstanding = 0 AND {QUALIFIES}
+)
+INSERT INTO subsidy_payout (run_id, loan_id, area_code, household_id, enterprise_name, coop_code, principal,
+                            days, principal_days, rate, amount, paid_on, source_code, target_code, entry_id)
+SELECT s.run_id, s.id, s.area_code, s.household_id, s.enterprise_name, s.coop_code, s.principal, s.days, s.pd,
+       s.rate, s.amount, :paid_on, s.source_code, s.target_code,
+       CAST(md5(CAST(s.run_id AS text) || ':' || s.source_code) AS uuid)
+FROM (
+    SELECT CAST(:run_id AS uuid) AS run_id, c.*,
+           CASE WHEN c.household_id IS NULL THEN 'finance_bureau:' || :county || ':' || 'subsidy'
+                ELSE 'credit_coop:' || :township || '.' || c.coop_code || ':' || 'subsidy' END AS source_code,
+           CASE WHEN c.household_id IS NULL THEN 'enterprise:' || CAST(c.id AS text) || ':' || 'subsidy'
+                ELSE 'household:' || CAST(c.household_id AS text) || ':' || 'subsidy' END AS target_code
+    FROM c
+    WHERE c.amount > 0 AND NOT EXISTS (SELECT 1 FROM subsidy_payout p WHERE p.loan_id = c.id)
+) s"""
+
+# Loans falling due in the quarter and not repaid in full by their due date: they earn nothing.
+LATE_LOANS = """
+SELECT count(*) FROM loan l
+WHERE l.township_code = :township AND l.due_on BETWEEN :q_start AND :q_end
+  AND (l.repaid_on IS NULL OR l.repaid_on > l.due_on)"""
+
+ENSURE_TARGET_ACCOUNTS = """
+INSERT INTO ledger_account (id, code, holder_kind, holder_ref, purpose, name, area_code, allow_negative, balance)
+SELECT gen_random_uuid(), t.target_code, split_part(t.target_code, ':', 1), split_part(t.target_code, ':', 2),
+       'subsidy', t.target_code, t.area_code, false, 0
+FROM (SELECT DISTINCT ON (target_code) target_code, area_code FROM subsidy_payout WHERE run_id = :run_id) t
+ON CONFLICT (code) DO NOTHING"""
+
+PAYOUTS_BY_SOURCE = """
+SELECT source_code, entry_id, coop_code, sum(amount) AS amount, count(*) AS n
+FROM subsidy_payout WHERE run_id = :run_id
+GROUP BY source_code, entry_id, coop_code ORDER BY source_code"""
+
+INSERT_ENTRIES = """
+INSERT INTO journal_entry (id, kind, reference, effective_on, description, run_id, created_by)
+SELECT entry_id, 'subsidy.settle', 'subsidy.settlement:' || CAST(run_id AS text) || ':' || source_code, :paid_on,
+       :description, run_id, :created_by
+FROM subsidy_payout WHERE run_id = :run_id
+GROUP BY entry_id, run_id, source_code"""
+
+# All lines of all the run's entries in ONE statement: the balance trigger sees each entry whole.
+INSERT_LINES = """
+INSERT INTO journal_line (entry_id, account_id, debit, credit)
+SELECT p.entry_id, a.id, p.amount, 0
+FROM subsidy_payout p JOIN ledger_account a ON a.code = p.target_code WHERE p.run_id = :run_id
+UNION ALL
+SELECT p.entry_id, a.id, 0, sum(p.amount)
+FROM subsidy_payout p JOIN ledger_account a ON a.code = p.source_code WHERE p.run_id = :run_id
+GROUP BY p.entry_id, a.id"""

@@ -1,0 +1,96 @@
+"""The ledger core through its service and API: balanced postings, reversals, the check, scoping."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.exc import DBAPIError
+
+from fupin.auth.roles import Role
+from fupin.errors import Conflict, RuleViolation
+from fupin.ledger import service as ledger
+from fupin.ledger.service import Line
+from tests.factories import new_county, token_for
+
+D = Decimal
+
+
+async def accounts(sm, county):
+    town = county.townships[0]
+    async with sm() as s, s.begin():
+        src = await ledger.ensure_account(s, holder_kind="source", holder_ref=county.code, purpose="test",
+                                          area_code=county.code, allow_negative=True)
+        a = await ledger.ensure_account(s, holder_kind="township_finance", holder_ref=town, purpose="test",
+                                        area_code=town)
+        b = await ledger.ensure_account(s, holder_kind="credit_coop", holder_ref=town + ".X", purpose="test",
+                                        area_code=town)
+    return src, a, b
+
+
+async def test_three_line_entry_posts_and_moves_balances(client, owner_sessionmaker, test_settings):
+    county = await new_county(owner_sessionmaker)
+    src, a, b = await accounts(owner_sessionmaker, county)
+    async with owner_sessionmaker() as s, s.begin():
+        await ledger.post(s, kind="test", reference=f"t3:{county.code}", effective_on=date(2026, 7, 1), lines=[
+            Line(src.id, credit=D("100.00")), Line(a.id, debit=D("60.00")), Line(b.id, debit=D("40.00"))])
+    hdr = await token_for(owner_sessionmaker, test_settings, role=Role.township_finance, area_code=county.townships[0])
+    r = await client.get(f"/ledger/accounts/{a.id}", headers=hdr)
+    assert r.status_code == 200, r.text
+    assert r.json()["balance"] == "60.00"
+    assert [(e["debit"], e["credit"]) for e in r.json()["entries"]] == [("60.00", "0.00")]
+    codes = {x["code"] for x in (await client.get("/ledger/accounts?purpose=test", headers=hdr)).json()["items"]}
+    assert codes == {a.code, b.code}  # the county's source account is outside a township's scope
+    assert (await client.get(f"/ledger/accounts/{src.id}", headers=hdr)).status_code == 404
+    aud = await token_for(owner_sessionmaker, test_settings, role=Role.auditor, area_code=county.code)
+    assert (await client.get("/ledger/check", headers=aud)).json()["ok"] is True
+
+
+async def test_reverse_restores_and_duplicates_and_overdrafts_are_refused(owner_sessionmaker):
+    county = await new_county(owner_sessionmaker)
+    src, a, b = await accounts(owner_sessionmaker, county)
+    ref = f"rv:{county.code}"
+    async with owner_sessionmaker() as s, s.begin():
+        entry = await ledger.transfer(s, source=src, target=a, amount=D("10.00"), kind="test", reference=ref,
+                                      effective_on=date(2026, 7, 1))
+    async with owner_sessionmaker() as s, s.begin():
+        with pytest.raises(Conflict):
+            await ledger.transfer(s, source=src, target=a, amount=D("10.00"), kind="test", reference=ref,
+                                  effective_on=date(2026, 7, 1))
+    async with owner_sessionmaker() as s, s.begin():
+        with pytest.raises(RuleViolation):
+            await ledger.post(s, kind="test", reference=ref + ":bad", effective_on=date(2026, 7, 1),
+                              lines=[Line(a.id, debit=D("1.00")), Line(b.id, credit=D("2.00"))])
+    with pytest.raises(DBAPIError):  # a fund may not go below zero
+        async with owner_sessionmaker() as s, s.begin():
+            await ledger.transfer(s, source=b, target=a, amount=D("0.01"), kind="test", reference=ref + ":od",
+                                  effective_on=date(2026, 7, 1))
+    async with owner_sessionmaker() as s, s.begin():
+        await ledger.reverse(s, entry_id=entry.id, effective_on=date(2026, 7, 2), reason="test")
+    async with owner_sessionmaker() as s:
+        assert (await s.get(type(a), a.id)).balance == D("0.00")
+        assert (await ledger.check(s)).ok
+
+
+async def test_database_refuses_an_unbalanced_entry_even_past_the_service(owner_sessionmaker):
+    import uuid
+
+    from sqlalchemy import insert
+
+    from fupin.ledger.models import JournalEntry, JournalLine
+
+    county = await new_county(owner_sessionmaker)
+    src, a, _ = await accounts(owner_sessionmaker, county)
+    async with owner_sessionmaker() as s, s.begin():
+        entry = JournalEntry(id=uuid.uuid4(), kind="test", reference=f"raw:{county.code}",
+                             effective_on=date(2026, 7, 1), description="", created_by="t")
+        s.add(entry)
+        await s.flush()
+        unbalanced = insert(JournalLine).values([
+            {"entry_id": entry.id, "account_id": src.id, "debit": D("0"), "credit": D("5.00")},
+            {"entry_id": entry.id, "account_id": a.id, "debit": D("4.99"), "credit": D("0")},
+        ])
+        with pytest.raises(DBAPIError, match="unbalanced"):
+            await s.execute(unbalanced)
+        await s.rollback()

@@ -51,6 +51,19 @@ class JobRun(UUIDPk, Base):
 
 MAX_ATTEMPTS = 8
 
+
+def job_dumps(obj: Any) -> bytes:
+    """The queue's wire format on both ends (API and worker): JSON, never pickle; Decimal as string."""
+    import json
+
+    return json.dumps(obj, default=str).encode()
+
+
+def job_loads(raw: bytes) -> Any:
+    import json
+
+    return json.loads(raw)
+
 Handler = Callable[[AsyncSession, JobRun], Awaitable[dict[str, Any]]]
 _HANDLERS: dict[str, Handler] = {}
 

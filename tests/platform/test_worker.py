@@ -78,7 +78,8 @@ async def test_api_to_redis_to_worker_to_postgres(client, owner_sessionmaker, te
 
 async def test_duplicate_delivery_and_rerun_do_nothing_twice(client, owner_sessionmaker, app_sessionmaker, test_settings):
     key = await _trigger(client, owner_sessionmaker, test_settings)
-    pool = await create_pool(RedisSettings.from_dsn(test_settings.redis_url), default_queue_name=test_settings.queue_name)
+    pool = await create_pool(RedisSettings.from_dsn(test_settings.redis_url), default_queue_name=test_settings.queue_name,
+                             job_serializer=worker_main._dumps, job_deserializer=worker_main._loads)
     # Same arq id: refused by arq; another id: delivered, and the database key makes it a no-op.
     assert await pool.enqueue_job("run_job", key, _job_id=key) is None
     await pool.enqueue_job("run_job", key, _job_id=key + "#dup")
@@ -93,7 +94,7 @@ async def test_duplicate_delivery_and_rerun_do_nothing_twice(client, owner_sessi
 
 
 async def test_scheduled_run_is_created_once_by_concurrent_ticks(owner_sessionmaker, app_sessionmaker, test_settings):
-    now = datetime(2031, 1, 5, 1, 0, tzinfo=UTC)
+    now = datetime(2033, 2, 7, 1, 0, tzinfo=UTC)
 
     async def tick() -> list[str]:
         async with app_sessionmaker() as s, s.begin():
@@ -101,10 +102,10 @@ async def test_scheduled_run_is_created_once_by_concurrent_ticks(owner_sessionma
 
     results = await asyncio.gather(*(tick() for _ in range(3)), return_exceptions=True)
     created = [k for r in results if isinstance(r, list) for k in r]
-    assert created.count("audit.verify:daily:2031-01-05") == 1
+    assert created.count("audit.verify:daily:2033-02-07") == 1
     async with owner_sessionmaker() as s:
         n = await s.scalar(select(func.count()).select_from(jobs.JobRun).where(
-            jobs.JobRun.key == "audit.verify:daily:2031-01-05"))
+            jobs.JobRun.key == "audit.verify:daily:2033-02-07"))
     assert n == 1
 
 

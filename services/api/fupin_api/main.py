@@ -11,6 +11,7 @@ from arq.connections import RedisSettings
 from fastapi import FastAPI
 
 from fupin.db import app_url, make_engine, make_sessionmaker
+from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings
 from fupin_api import problems
 from fupin_api.middleware import PlatformMiddleware
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         if connect_redis and settings.redis_url:
             try:
                 app.state.arq = await create_pool(
-                    RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name
+                    RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name,
+                    job_serializer=job_dumps, job_deserializer=job_loads,
                 )
             except Exception:
                 log.warning("redis unreachable at start-up; jobs wait in PostgreSQL for the sweeper", exc_info=True)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
 
+from fupin import jobs
 from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.settings import get_settings
 from fupin_worker import runner, sweeper
@@ -55,12 +55,8 @@ async def sweep(ctx: dict[str, Any]) -> list[str]:
     return await sweeper.sweep(ctx["sessionmaker"], ctx["settings"], ctx["redis"])
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, default=str).encode()
-
-
-def _loads(raw: bytes) -> Any:
-    return json.loads(raw)
+_dumps = jobs.job_dumps
+_loads = jobs.job_loads
 
 
 _settings = get_settings()

@@ -21,13 +21,21 @@ log = logging.getLogger("fupin.worker")
 async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, key: str) -> str:
     """Run the job `key` once. Returns what happened: done, already_done, busy, unknown, failed, dead."""
     async with sessionmaker() as session, session.begin():
-        marked = await session.execute(
-            update(jobs.JobRun)
+        # SKIP LOCKED: a delivery that arrives while another worker executes the run (and so holds
+        # its row lock) neither waits nor counts as an attempt.
+        claimable = (
+            select(jobs.JobRun.id)
             .where(
                 jobs.JobRun.key == key,
                 jobs.JobRun.status.in_([jobs.JobStatus.pending.value, jobs.JobStatus.failed.value,
                                         jobs.JobStatus.running.value]),
             )
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        marked = await session.execute(
+            update(jobs.JobRun)
+            .where(jobs.JobRun.id == claimable)
             .values(attempts=jobs.JobRun.attempts + 1, status=jobs.JobStatus.running.value,
                     started_at=datetime.now(UTC))
             .returning(jobs.JobRun.id)

@@ -18,6 +18,7 @@ from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.calendar import Quarter, business_date
 from fupin.errors import Conflict, RuleViolation, not_found
+from fupin.households import rules as household_rules
 from fupin.households.models import Household, Member
 from fupin.loans.models import Loan, LoanRepayment
 from fupin.subsidies import rules
@@ -32,10 +33,8 @@ def job_key(phase: str, township: str, quarter: str) -> str:
 
 
 def mask_id(id_number: str | None) -> str | None:
-    """First 4 + 10 stars + last 4: 5201**********1234."""
-    if not id_number:
-        return None
-    return id_number[:4] + "*" * 10 + id_number[-4:]
+    """The roster is a claim document that leaves the system: always masked, by the registry's one rule."""
+    return household_rules.mask_id(id_number) if id_number else None
 
 
 # --- policies -----------------------------------------------------------------------------------

@@ -247,6 +247,7 @@ async def _pairing(ctx: DemoContext) -> str:
     homes = [h for h in await _homes(ctx.session, ctx) if h.status not in EXITED]
     pairings: list[dict[str, Any]] = []
     visits: list[dict[str, Any]] = []
+    per_village: dict[str, int] = {}
     months = []
     first = ctx.as_of.replace(day=1)
     for _ in range(3):
@@ -255,7 +256,10 @@ async def _pairing(ctx: DemoContext) -> str:
     for h in homes:
         if ctx.rng.random() >= 0.92:  # most, not all: the coverage report has something to show
             continue
-        cadre = ctx.rng.choice(by_village[h.village])
+        # Round robin within the village, so every cadre (the demo cadre user's included) has households.
+        taken = per_village.get(h.village, 0)
+        per_village[h.village] = taken + 1
+        cadre = by_village[h.village][taken % CADRES_PER_VILLAGE]
         began = ctx.as_of - timedelta(days=ctx.rng.randrange(120, 900))
         pairings.append({"id": _uuid(ctx), "area_code": h.village, "cadre_id": cadre, "household_id": h.id,
                          "start_date": began})
@@ -410,7 +414,7 @@ async def _projects(ctx: DemoContext) -> str:
         "SELECT status, count(*) FROM project WHERE area_code LIKE :p GROUP BY 1 ORDER BY 1"),
         {"p": _prefix(ctx)})).all())
     return (f"{sum(counts.values())} projects (" + ", ".join(f"{s} {n}" for s, n in counts.items())
-            + f"), ¥{funded:,} allocated")
+            + f"), ¥{funded:,.2f} allocated")
 
 
 # --- subsidies -----------------------------------------------------------------------------------------------

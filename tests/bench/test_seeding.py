@@ -95,6 +95,20 @@ async def test_demo_steps_build_a_county_whose_users_can_log_in(
     async with unit_of_work(owner_sessionmaker) as session:
         assert (await demo.seed_demo(session)).skipped
     await _demo_domains_are_alive(owner_sessionmaker)
+    # Through the API (row-level security on): the county sees its pools, projects and applications...
+    pools = await client.get("/dividend-pools", headers=headers)
+    assert len(pools.json()["items"]) == 2
+    projects = await client.get("/projects", params={"limit": 500}, headers=headers)
+    assert len(projects.json()["items"]) == 12
+    apps = await client.get("/loan-applications", params={"limit": 500}, headers=headers)
+    assert {a["status"] for a in apps.json()["items"]} == set(demo_domains.APPLICATION_STATES)
+    # ...and the demo cadre logs in to exactly their own households.
+    username, password = ctx.users[Role.cadre]
+    token = await client.post("/auth/token", data={"username": username, "password": password})
+    cadre = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    pairings = (await client.get("/pairings", headers=cadre)).json()["items"]
+    assert pairings
+    assert len({p["cadre_id"] for p in pairings}) == 1
 
 
 async def _demo_domains_are_alive(owner_sessionmaker: async_sessionmaker[AsyncSession]) -> None:

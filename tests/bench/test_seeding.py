@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fupin.auth.roles import Role
 from fupin.db import unit_of_work
 from fupin.errors import Conflict
-from fupin.seeding import demo, idcard, synthetic
+from fupin.ledger import service as ledger
+from fupin.seeding import demo, demo_domains, idcard, synthetic
 
 AS_OF = date(2026, 11, 23)
 
@@ -79,7 +80,7 @@ async def test_demo_steps_build_a_county_whose_users_can_log_in(
     `seed_demo` itself would skip, which the last assertion checks)."""
     async with unit_of_work(owner_sessionmaker) as session:
         ctx = demo.DemoContext(session=session, rng=random.Random(1), as_of=AS_OF, county="969901000000")
-        lines = [await step(ctx) for _, step in demo.STEPS]
+        lines = [await step(ctx) for _, step in demo.load_steps()]
     assert lines[0] == "111 areas (10 townships, 100 villages)"
     assert lines[1].startswith("5,000 households")
     assert "overdue" in lines[2]
@@ -93,3 +94,60 @@ async def test_demo_steps_build_a_county_whose_users_can_log_in(
     assert len(villages.json()["items"]) == 100
     async with unit_of_work(owner_sessionmaker) as session:
         assert (await demo.seed_demo(session)).skipped
+    await _demo_domains_are_alive(owner_sessionmaker)
+    # Through the API (row-level security on): the county sees its pools, projects and applications...
+    pools = await client.get("/dividend-pools", headers=headers)
+    assert len(pools.json()["items"]) == 2
+    projects = await client.get("/projects", params={"limit": 500}, headers=headers)
+    assert len(projects.json()["items"]) == 12
+    apps = await client.get("/loan-applications", params={"limit": 500}, headers=headers)
+    assert {a["status"] for a in apps.json()["items"]} == set(demo_domains.APPLICATION_STATES)
+    # ...and the demo cadre logs in to exactly their own households.
+    username, password = ctx.users[Role.cadre]
+    token = await client.post("/auth/token", data={"username": username, "password": password})
+    cadre = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    pairings = (await client.get("/pairings", headers=cadre)).json()["items"]
+    assert pairings
+    assert len({p["cadre_id"] for p in pairings}) == 1
+
+
+async def _demo_domains_are_alive(owner_sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Every domain step left something a newcomer can browse, and the ledger still balances."""
+    p = {"p": "969901%"}
+    async with owner_sessionmaker() as session:
+        async def one(sql: str) -> int:
+            return int((await session.execute(text(sql), p)).scalar_one())
+
+        states = {r[0] for r in await session.execute(text(
+            "SELECT DISTINCT status FROM loan_application WHERE area_code LIKE :p"), p)}
+        assert states == set(demo_domains.APPLICATION_STATES)
+        # Each disbursed application has exactly its loan; each step row follows the workflow.
+        assert await one("""SELECT count(*) FROM loan_application a JOIN loan l ON l.application_id = a.id
+                            WHERE a.area_code LIKE :p AND a.status = 'disbursed' AND l.principal = a.amount""") == 6
+        assert await one("SELECT count(*) FROM loan_quota WHERE area_code LIKE :p AND year = 2026") == 10
+        assert await one("SELECT count(*) FROM loan_township_readiness WHERE area_code LIKE :p AND ready") == 9
+        assert await one("SELECT count(*) FROM loan_certificate WHERE area_code LIKE :p AND status = 'issued'") > 250
+        assert await one("SELECT count(*) FROM helping_unit WHERE area_code LIKE :p") == 8
+        assert await one("SELECT count(*) FROM cadre WHERE area_code LIKE :p") == 400
+        paired = await one("""SELECT count(DISTINCT p.household_id) FROM pairing p WHERE p.area_code LIKE :p""")
+        in_need = await one("""SELECT count(*) FROM household WHERE area_code LIKE :p
+                               AND status NOT IN ('exited', 'removed')""")
+        assert in_need * 0.85 < paired < in_need
+        assert await one("""SELECT count(*) FROM pairing p JOIN household h ON h.id = p.household_id
+                            WHERE p.area_code LIKE :p AND h.status IN ('exited', 'removed')""") == 0
+        assert await one("SELECT count(*) FROM visit WHERE area_code LIKE :p") > paired
+        # The demo cadre user is a cadre with households of their own.
+        assert await one("""SELECT count(*) FROM pairing p JOIN cadre c ON c.id = p.cadre_id
+                            JOIN app_user u ON u.id = c.user_id WHERE u.username = 'demo_cadre'""") > 0
+        pools = (await session.execute(text(
+            "SELECT model, rate, fixed_amount FROM dividend_pool WHERE area_code LIKE :p ORDER BY model"), p)).all()
+        assert pools == [("fixed", None, Decimal("1000.00")), ("rate", Decimal("0.030000"), None)]
+        assert await one("SELECT count(*) FROM dividend_holding WHERE area_code LIKE :p") == 28 + 40
+        projects = dict((await session.execute(text(
+            "SELECT status, count(*) FROM project WHERE area_code LIKE :p GROUP BY 1"), p)).all())
+        assert sum(projects.values()) >= 12
+        assert len(projects) >= 9
+        assert await one("SELECT count(*) FROM project_fund WHERE area_code LIKE :p AND movement = 'allocation'") >= 8
+        assert await one("SELECT count(*) FROM subsidy_policy WHERE area_code = '969901000000'") == 1
+        assert (await ledger.check(session)).ok
+

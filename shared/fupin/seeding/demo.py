@@ -41,7 +41,7 @@ HOUSEHOLDS = 5_000
 LOANS = 3_000
 
 # Modules whose import registers further demo steps (domains append their module name here).
-STEP_MODULES: list[str] = []
+STEP_MODULES: list[str] = ["fupin.seeding.demo_domains"]
 
 
 @dataclass
@@ -133,6 +133,13 @@ STEPS: list[tuple[str, Step]] = [
 ]
 
 
+def load_steps() -> list[tuple[str, Step]]:
+    """Import every module in STEP_MODULES (each registers its steps) and return the steps in order."""
+    for module in STEP_MODULES:
+        importlib.import_module(module)
+    return STEPS
+
+
 def register(name: str, step: Step) -> None:
     """Append a domain's step (idempotent by name, so re-importing a module does not add it twice)."""
     if all(existing != name for existing, _ in STEPS):
@@ -143,8 +150,7 @@ async def seed_demo(session: AsyncSession, *, seed: int = 2016, as_of: date | No
     """Run every step in the caller's owner transaction, unless the database already has areas."""
     if await session.scalar(text("SELECT EXISTS (SELECT 1 FROM area)")):
         return DemoReport(skipped=True)
-    for module in STEP_MODULES:
-        importlib.import_module(module)
+    load_steps()
     ctx = DemoContext(session=session, rng=random.Random(seed), as_of=as_of or datetime.now(UTC).date())
     report = DemoReport(skipped=False)
     for name, step in STEPS:

@@ -166,7 +166,7 @@ def run(with_worker: bool = True) -> None:
     data = Path(settings.data_dir)
     redis_proc = None
     if not settings.database_url:
-        env["FUPIN_DATABASE_URL"] = start_embedded_postgres(data / "pg")
+        env["FUPIN_DATABASE_URL"] = start_embedded_postgres(data / "pg", stop_at_exit=True)
         typer.echo(f"embedded PostgreSQL: {env['FUPIN_DATABASE_URL']}")
     if not settings.redis_url:
         env["FUPIN_REDIS_URL"], redis_proc = start_embedded_redis(data / "redis")
@@ -200,10 +200,6 @@ def run(with_worker: bool = True) -> None:
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(timeout=10)
-        if not settings.database_url:
-            import pgserver
-
-            pgserver.get_server(data / "pg", cleanup_mode="stop").cleanup()
 
 
 if __name__ == "__main__":

@@ -22,12 +22,14 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
     return False
 
 
-def start_embedded_postgres(data_dir: Path, database: str = "fupin") -> str:
-    """Start (or reuse) the pgserver cluster in `data_dir` and return an asyncpg URL to `database`."""
+def start_embedded_postgres(data_dir: Path, database: str = "fupin", *, stop_at_exit: bool = False) -> str:
+    """Start (or reuse) the pgserver cluster in `data_dir` and return an asyncpg URL to `database`.
+
+    With `stop_at_exit`, pgserver stops the cluster when this process exits (its data stays)."""
     import pgserver  # imported lazily: it is only needed on machines without PostgreSQL
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
     uri = urlparse(server.get_uri())
     host = parse_qs(uri.query).get("host", [""])[0]
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")

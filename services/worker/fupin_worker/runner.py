@@ -42,7 +42,11 @@ async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
         )
         if marked.first() is None:
             status = await session.scalar(select(jobs.JobRun.status).where(jobs.JobRun.key == key))
-            return "unknown" if status is None else "already_done" if status == "done" else str(status)
+            if status is None:
+                return "unknown"
+            if status in (jobs.JobStatus.done.value, jobs.JobStatus.dead.value):
+                return "already_done" if status == jobs.JobStatus.done.value else "dead"
+            return "busy"  # another delivery holds the run right now
     try:
         async with sessionmaker() as session, session.begin():
             await set_area_scope(session, ALL_AREAS)

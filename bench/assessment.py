@@ -78,7 +78,8 @@ async def repayment_checks(ctx: Any) -> str:
             session, area_code=ctx.townships[0][:2] + "0" * 10, kind="manual", period_start=date(YEAR, 1, 1),
             period_end=date(YEAR, 12, 31), as_of=date(YEAR, 12, 31), job_key=f"bench:{uuid.uuid4().hex}",
         )
-    return f"{result['checks']:,} townships, {result['loans']:,} loans"
+        total = int(await session.scalar(text("SELECT count(*) FROM loan")) or 0)
+    return f"{result['checks']:,} townships; {total:,} loans scanned, {result['loans']:,} fell due in {YEAR} (snapshotted)"
 
 
 async def main(loans: int) -> None:

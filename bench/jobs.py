@@ -11,11 +11,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import select, text
+
+from bench.assessment import repayment_checks
 
 if TYPE_CHECKING:
     from bench.run import BenchContext
@@ -47,8 +52,90 @@ async def audit_verify(ctx: BenchContext) -> str:
     return f"{report.rows:,} audit rows, ok={report.ok}"
 
 
+SETTLEMENT_QUARTER = "2026Q3"
+
+
+async def subsidy_settlement(ctx: BenchContext) -> str:
+    """Quarterly settlement of every township, each through the real `subsidy.settlement` handler in its own
+    transaction, as the worker runs it (the runs and job rows are requested first, untimed by the worker)."""
+    from fupin import jobs
+    from fupin.ledger import service as ledger
+    from fupin.subsidies import jobs as subsidy_jobs  # noqa: F401  (registers the handler)
+    from fupin.subsidies.models import SubsidyPayout, SubsidyRun
+
+    async with ctx.owner_session() as session:
+        townships = list(await session.scalars(text("SELECT DISTINCT township_code FROM loan ORDER BY 1")))
+        keys = []
+        for t in townships:
+            run = SubsidyRun(id=uuid.uuid4(), area_code=t, quarter=SETTLEMENT_QUARTER, phase="settlement",
+                             job_key=f"subsidy.settlement:{t}:{SETTLEMENT_QUARTER}", status="pending",
+                             triggered_by="bench")
+            session.add(run)
+            await jobs.request_job(session, kind="subsidy.settlement", key=run.job_key, args={})
+            keys.append(run.job_key)
+    handler = jobs.handler_for("subsidy.settlement")
+    for key in keys:
+        async with ctx.owner_session() as session:
+            job = await session.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key))
+            assert job is not None
+            await handler(session, job)
+    async with ctx.owner_session() as session:
+        payouts = await session.scalar(select(text("count(*)")).select_from(SubsidyPayout))
+        total = await session.scalar(select(text("coalesce(sum(amount), 0)")).select_from(SubsidyPayout))
+        check = await ledger.check(session)
+    return (f"{len(townships):,} townships {SETTLEMENT_QUARTER}, {payouts:,} payouts, ¥{Decimal(total):,.2f}, "
+            f"ledger ok={check.ok}")
+
+
+async def dividend_run(ctx: BenchContext) -> str:
+    """One pooled-loan (rate model) pool over every registered household of the first county, one holding
+    each; then the year's run through the real `dividend.pay` handler's body (payouts, accounts, one entry)."""
+    from fupin.auth.principal import SYSTEM
+    from fupin.dividends import jobs as dividend_jobs
+    from fupin.dividends import service as dividends
+
+    county = ctx.townships[0][:6] + "000000"
+    async with ctx.owner_session() as session:
+        pool = await dividends.create_pool(
+            session, principal=SYSTEM, name="基准分红", operator_name="基准公司", operator_kind="company",
+            model="rate", rate=Decimal("0.080000"), fixed_amount=None, term_years=3, start_on=date(2025, 1, 1),
+            area_code=county, insurance_premium=None, insurance_cover=None,
+        )
+        await session.execute(text(
+            """INSERT INTO dividend_holding (id, pool_id, household_id, area_code, amount, start_on, end_on, status)
+               SELECT gen_random_uuid(), :pool, id, area_code, CAST(5000 AS NUMERIC(14, 2)), DATE '2025-01-01',
+                      DATE '2027-12-31', 'active'
+               FROM household WHERE status = 'registered' AND area_code LIKE :county"""
+        ), {"pool": pool.id, "county": county[:6] + "%"})
+        run = await dividends.request_run(session, principal=SYSTEM, pool_id=pool.id, period="2025")
+    async with ctx.owner_session() as session:
+        result = await dividend_jobs.pay_run(session, run_id=run.id, run_on=date(2026, 1, 5))
+    return f"county {county}: {result['households']:,} households, {result['persons']:,} persons, ¥{Decimal(result['total']):,.2f}"
+
+
+async def household_import(ctx: BenchContext) -> str:
+    """The .xlsx roster import (all or nothing) of `ctx.import_households` households, 3 members each,
+    spread over the seeded villages; the workbook is built before the clock starts."""
+    import time
+
+    from fupin.auth.principal import SYSTEM
+    from fupin.households.importer import import_roster
+    from tests.households.bench_import import roster
+
+    content = roster(ctx.villages, ctx.import_households)
+    t0 = time.perf_counter()
+    async with ctx.owner_session() as session:
+        result = await import_roster(session, principal=SYSTEM, content=content)
+    build = time.perf_counter() - t0
+    return f"{result.households:,} households, {result.members:,} members ({len(content) // 1024:,} KiB; import {build:.1f} s)"
+
+
 JOBS: list[JobBench] = [
     JobBench("repayment rate per township (aggregate SELECT floor)", repayment_rate_query),
+    JobBench("assessment: repayment-rate check, every township (run_checks)", repayment_checks),
+    JobBench(f"subsidies: quarterly settlement {SETTLEMENT_QUARTER}, every township", subsidy_settlement),
+    JobBench("dividends: a year's run of one county pool", dividend_run),
+    JobBench("households: .xlsx roster import", household_import),
     JobBench("audit.verify (hash chain)", audit_verify),
 ]
 

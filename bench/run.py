@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import os
 import platform
 import re
@@ -63,6 +66,11 @@ class BenchContext:
     villages: list[str]
     users: list[str]
     token: str = ""
+    households: list[str] = field(default_factory=list)  # ids of households in the bench users' area
+    bank_client: str = ""
+    bank_secret: str = ""
+    bank_applications: list[str] = field(default_factory=list)  # applications with a disbursed seeded loan
+    import_households: int = 10_000
 
     @contextlib.asynccontextmanager
     async def owner_session(self) -> AsyncIterator[AsyncSession]:
@@ -82,11 +90,30 @@ class RouteBench:
     # CPU-bound routes (argon2: ~0.5 s per verify here) queue 50 callers past the run's length, so no
     # request would finish inside it; they run at their own concurrency, named in the route's label.
     connections: int | None = None
+    # Every request differs and must be sent once (e.g. a fresh bank event_id): wrk's threads take disjoint
+    # slices, and the warm-up gets requests of its own.
+    unique: bool = False
 
 
 def _form(ctx: BenchContext) -> list[Req]:
     ctype = {"Content-Type": "application/x-www-form-urlencoded"}
     return [Req("POST", "/auth/token", urlencode({"username": u, "password": PASSWORD}), ctype) for u in ctx.users]
+
+
+def _bank_repayments(ctx: BenchContext, count: int = 20_000) -> list[Req]:
+    """Signed single repayment events of ¥0.01, each with a fresh event_id, spread over the seeded loans."""
+    stamp = str(int(time.time()))
+    today = datetime.now(UTC).date().isoformat()
+    out = []
+    for k in range(count):
+        app = ctx.bank_applications[k % len(ctx.bank_applications)]
+        body = json.dumps({"event_id": f"bench-{uuid.uuid4().hex}", "kind": "repayment", "application_id": app,
+                           "amount": "0.01", "on": today}, separators=(",", ":"))
+        sig = hmac.new(ctx.bank_secret.encode(), stamp.encode() + b"." + body.encode(), hashlib.sha256).hexdigest()
+        out.append(Req("POST", "/bank/loan-events", body, {
+            "Content-Type": "application/json", "X-Fupin-Client": ctx.bank_client, "X-Fupin-Timestamp": stamp,
+            "X-Fupin-Signature": sig}))
+    return out
 
 
 ROUTES: list[RouteBench] = [
@@ -98,6 +125,12 @@ ROUTES: list[RouteBench] = [
         "GET /areas?level=village&limit=50 (page of 50)",
         lambda c: [Req("GET", f"/areas?level=village&limit=50&cursor={v}", headers=c.auth()) for v in c.villages[: max(1, len(c.villages) - 60)]],
     ),
+    RouteBench("GET /households/{id}", lambda c: [Req("GET", f"/households/{h}", headers=c.auth()) for h in c.households]),
+    RouteBench(
+        "GET /households?area={village}&limit=50 (page of 50)",
+        lambda c: [Req("GET", f"/households?area={v}&limit=50", headers=c.auth()) for v in c.villages],
+    ),
+    RouteBench("POST /bank/loan-events (HMAC-signed repayment, fresh event_id)", _bank_repayments, unique=True),
     RouteBench("POST /auth/token (argon2; 4 connections)", _form, connections=4),
 ]
 
@@ -116,21 +149,36 @@ class Result:
 # --- load generation -------------------------------------------------------------------------------
 
 
-def _lua(reqs: list[Req]) -> str:
-    def q(s: str) -> str:
-        return "[==[" + s + "]==]"
-
-    items = []
-    for r in reqs:
-        headers = ", ".join(f"[ {q(k)} ] = {q(v)}" for k, v in r.headers.items())
-        body = q(r.body) if r.body is not None else "nil"
-        items.append(f"{{{q(r.method)}, {q(r.path)}, {{{headers}}}, {body}}}")
+def _lua(data: str, *, unique: bool) -> str:
+    """A wrk script reading its requests from `data` (one a line: method, path, headers, body, tab-separated;
+    headers as key\x1evalue pairs joined by \x1f): no request list is compiled into the script itself."""
+    step = "nthreads" if unique else "1"
     return (
-        "local reqs = {" + ",\n".join(items) + "}\n"
-        "local i = math.random(#reqs)\n"
-        "request = function()\n  i = i % #reqs + 1\n  local r = reqs[i]\n"
+        "local reqs = {}\n"
+        f"for line in io.lines({json.dumps(data)}) do\n"
+        "  local m, p, h, b = line:match('^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$')\n"
+        "  local headers = {}\n"
+        "  for k, v in h:gmatch('([^\\31]+)\\30([^\\31]*)') do headers[k] = v end\n"
+        "  reqs[#reqs + 1] = {m, p, headers, b ~= '' and b or nil}\n"
+        "end\n"
+        "local counter = 0\n"
+        "function setup(thread)\n  thread:set('tid', counter)\n  counter = counter + 1\nend\n"
+        f"local nthreads = 2\n"
+        f"local i = {'-1' if unique else 'math.random(#reqs)'}\n"
+        "request = function()\n"
+        f"  if i < 0 then i = (tid or 0) end\n"
+        f"  i = i + {step}\n"
+        "  local r = reqs[(i - 1) % #reqs + 1]\n"
         "  return wrk.format(r[1], r[2], r[3], r[4])\nend\n"
     )
+
+
+def _data(reqs: list[Req]) -> str:
+    lines = []
+    for r in reqs:
+        headers = "\x1f".join(f"{k}\x1e{v}" for k, v in r.headers.items())
+        lines.append(f"{r.method}\t{r.path}\t{headers}\t{r.body or ''}")
+    return "\n".join(lines) + "\n"
 
 
 def _ms(value: str) -> float:
@@ -141,9 +189,11 @@ def _ms(value: str) -> float:
     return float(m.group(1)) * scale
 
 
-def run_wrk(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float) -> Result:
+def run_wrk(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float, unique: bool = False) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False, encoding="utf-8") as d:
+        d.write(_data(reqs))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_lua(reqs))
+        f.write(_lua(d.name, unique=unique))
         script = f.name
     try:
         out = subprocess.run(
@@ -153,6 +203,7 @@ def run_wrk(base: str, name: str, reqs: list[Req], *, connections: int, seconds:
         ).stdout
     finally:
         os.unlink(script)
+        os.unlink(d.name)
     pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     if "50" not in pct or "99" not in pct:
         print(f"unexpected wrk output for {name}:\n{out}", file=sys.stderr)
@@ -165,7 +216,8 @@ def run_wrk(base: str, name: str, reqs: list[Req], *, connections: int, seconds:
     return Result(name, rps, _ms(pct["50"]) if "50" in pct else nan, _ms(pct["99"]) if "99" in pct else nan, total, errors)
 
 
-async def _run_httpx(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float) -> Result:
+async def _run_httpx(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float,
+                     unique: bool = False) -> Result:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -177,7 +229,7 @@ async def _run_httpx(base: str, name: str, reqs: list[Req], *, connections: int,
             i = offset
             while time.perf_counter() < deadline:
                 r = reqs[i % len(reqs)]
-                i += 1
+                i += connections if unique else 1
                 t0 = time.perf_counter()
                 try:
                     resp = await client.request(r.method, r.path, content=r.body, headers=r.headers)
@@ -188,16 +240,16 @@ async def _run_httpx(base: str, name: str, reqs: list[Req], *, connections: int,
                 errors += not ok
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker(k * 7) for k in range(connections)))
+        await asyncio.gather(*(worker(k if unique else k * 7) for k in range(connections)))
         elapsed = time.perf_counter() - started
     qs = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     return Result(name, len(latencies) / elapsed, qs[49], qs[98], len(latencies), errors)
 
 
-def measure(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float) -> Result:
+def measure(base: str, name: str, reqs: list[Req], *, connections: int, seconds: float, unique: bool = False) -> Result:
     if shutil.which("wrk"):
-        return run_wrk(base, name, reqs, connections=connections, seconds=seconds)
-    return asyncio.run(_run_httpx(base, name, reqs, connections=connections, seconds=seconds))
+        return run_wrk(base, name, reqs, connections=connections, seconds=seconds, unique=unique)
+    return asyncio.run(_run_httpx(base, name, reqs, connections=connections, seconds=seconds, unique=unique))
 
 
 def load_tool() -> str:
@@ -292,9 +344,29 @@ def plain_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _bank_applications(session: AsyncSession, county: str, count: int) -> list[str]:
+    """Give `count` current seeded loans of the county a disbursed application, so the bank can post to them."""
+    rows = await session.scalars(text(
+        """WITH l AS MATERIALIZED (
+               SELECT id AS loan_id, gen_random_uuid() AS app_id, area_code, township_code, household_id, product,
+                      principal, purpose, productive, disbursed_on, coop_code
+               FROM loan WHERE status = 'current' AND household_id IS NOT NULL AND application_id IS NULL
+                 AND outstanding >= 1000 AND area_code LIKE :county ORDER BY id LIMIT :n),
+           a AS (INSERT INTO loan_application (id, area_code, township_code, applicant_kind, household_id, product,
+                                               amount, term_months, purpose, subsidy_eligible, family_planning,
+                                               veteran, needs_county_approval, status, submitted_on, coop_code)
+                 SELECT app_id, area_code, township_code, 'household', household_id, product, principal, 12, purpose,
+                        productive, false, false, false, 'disbursed', disbursed_on, coop_code FROM l),
+           u AS (UPDATE loan SET application_id = l.app_id FROM l WHERE loan.id = l.loan_id)
+           SELECT app_id FROM l"""
+    ), {"county": county[:6] + "%", "n": count})
+    return [str(a) for a in rows]
+
+
 async def seed(owner: str, args: argparse.Namespace) -> tuple[BenchContext, str, str]:
     from fupin.auth import service as auth_service
     from fupin.auth.roles import Role
+    from fupin.loans import postings
     from fupin.seeding import synthetic
 
     engine = make_engine(owner, name="fupin-bench", pool_size=2)
@@ -318,8 +390,16 @@ async def seed(owner: str, args: argparse.Namespace) -> tuple[BenchContext, str,
         townships = list(await session.scalars(text("SELECT code FROM area WHERE level = 'township' ORDER BY code")))
         villages = list(await session.scalars(text("SELECT code FROM area WHERE level = 'village' ORDER BY code")))
         version = str(await session.scalar(text("SHOW server_version")))
+        households = [str(h) for h in await session.scalars(text("SELECT id FROM household ORDER BY id LIMIT 2000"))]
+        county = townships[0][:6] + "000000"
+        applications = await _bank_applications(session, county, 200)
+        bank_secret = "bench-bank-secret-" + uuid.uuid4().hex
+        await postings.create_client(session, client_id="bench-coop", institution_code="RCC-BENCH", area_code=county,
+                                     secret=bank_secret)
     await engine.dispose()  # each asyncio.run needs its own engine; the jobs make a new one
-    ctx = BenchContext(owner_url=owner, engine=engine, townships=townships, villages=villages, users=users)
+    ctx = BenchContext(owner_url=owner, engine=engine, townships=townships, villages=villages, users=users,
+                       households=households, bank_client="bench-coop", bank_secret=bank_secret,
+                       bank_applications=applications, import_households=args.import_households)
     return ctx, f"{counts.line()} (COPY; ANALYZE {timings['analyze']:.1f} s)", version.split()[0]
 
 
@@ -382,6 +462,16 @@ def render(
     return "\n".join(lines)
 
 
+KEPT = "\n---\n"
+
+
+def _kept_sections(out: Path) -> str:
+    """Sections the separate scripts (bench/subsidies.py, bench/assessment.py) appended below the table, each
+    dated, are kept under the new run's report."""
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    return old[old.index(KEPT):] if KEPT in old else ""
+
+
 # --- main -------------------------------------------------------------------------------------------
 
 
@@ -392,6 +482,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--households", type=int, default=50_000)
     p.add_argument("--loans", type=int, default=100_000)
     p.add_argument("--users", type=int, default=50, help="distinct users for token issue")
+    p.add_argument("--import-households", type=int, default=10_000, help="households in the .xlsx import job")
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--out", type=Path, default=None)
@@ -399,6 +490,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.smoke:
         args.townships, args.households, args.loans, args.users = 2, 200, 400, 3
+        args.import_households = 50
         args.connections, args.seconds = min(args.connections, 4), 1.0
     args.out = args.out or (ROOT / "bench" / (".work/results-smoke.md" if args.smoke else "results.md"))
     return args
@@ -429,13 +521,14 @@ def main(argv: list[str] | None = None) -> int:
             with PeakRss(api) as peak:
                 for route in ROUTES:
                     base = floor_base if route.server == "floor" else api_base
-                    reqs = route.requests(ctx)
                     conns = min(route.connections or args.connections, args.connections)
                     # Warm up connections and caches (not the CPU-bound routes: their backlog would
                     # spill into the measured run), then measure.
                     if route.connections is None:
-                        measure(base, route.name, reqs, connections=conns, seconds=min(1.0, args.seconds))
-                    result = measure(base, route.name, reqs, connections=conns, seconds=args.seconds)
+                        measure(base, route.name, route.requests(ctx), connections=conns,
+                                seconds=min(1.0, args.seconds), unique=route.unique)
+                    result = measure(base, route.name, route.requests(ctx), connections=conns, seconds=args.seconds,
+                                     unique=route.unique)
                     result.floor = route.floor
                     results.append(result)
                     print(f"{result.name}: {result.rps:,.0f} req/s p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms"
@@ -454,10 +547,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{job.name}: {jobs[-1][1]:.2f} s, {detail}")
             await ctx.engine.dispose()
 
-        asyncio.run(run_jobs())
-        rss["bench process (seeding + jobs)"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        with PeakRss(psutil.Process()) as worker_peak:
+            asyncio.run(run_jobs())
+        rss["worker side: the job handlers (run in the bench process, as the worker runs them)"] = worker_peak.peak
+        rss["bench process overall (seeding + jobs + workbook build)"] = (
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(render(args, seeded, pg_version, results, jobs, rss, started), encoding="utf-8")
+        report = render(args, seeded, pg_version, results, jobs, rss, started)
+        args.out.write_text(report + _kept_sections(args.out), encoding="utf-8")
         print(f"wrote {args.out}")
     finally:
         if not args.keep:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import ColumnElement, Select, and_, true
 
 from fupin.areas.codes import prefix_of
 from fupin.auth.principal import Principal
@@ -19,12 +19,18 @@ def scope_pattern(principal: Principal) -> str:
     return prefix_of(principal.area_code) + "%"
 
 
+def within(column: Any, area_code: str) -> ColumnElement[bool]:
+    """`column` lies inside the area: a range on the level prefix, not LIKE, because LIKE 'p%' cannot
+    use a plain btree index under a non-C collation (C.UTF-8 included) and scans the table.
+    Codes are digits only, and ':' sorts right after '9'."""
+    prefix = prefix_of(area_code)
+    return and_(column >= prefix, column < prefix + ":")
+
+
 def in_scope(principal: Principal, column: Any) -> ColumnElement[bool]:
     if principal.is_system:
-        from sqlalchemy import true
-
         return true()
-    return column.like(prefix_of(principal.area_code) + "%")
+    return within(column, principal.area_code)
 
 
 def scoped(stmt: S, principal: Principal, column: Any) -> S:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import jobs
 from fupin.areas.codes import Level, level_of, prefix_of
-from fupin.areas.scope import scoped, visible
+from fupin.areas.scope import scoped, visible, within
 from fupin.assessment.models import (
     LoanQuotaConfirmed,
     QuotaProposal,
@@ -287,7 +287,7 @@ async def list_checks(
 ) -> list[RepaymentCheck]:
     stmt = scoped(select(RepaymentCheck), principal, RepaymentCheck.area_code)
     if area_code:
-        stmt = stmt.where(RepaymentCheck.area_code.like(prefix_of(area_code) + "%"))
+        stmt = stmt.where(within(RepaymentCheck.area_code, area_code))
     if kind:
         stmt = stmt.where(RepaymentCheck.kind == kind)
     if band:

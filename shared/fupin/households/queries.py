@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.areas.codes import prefix_of
 from fupin.areas.models import Area
-from fupin.areas.scope import scoped, visible
+from fupin.areas.scope import scoped, visible, within
 from fupin.auth.principal import Principal
 from fupin.errors import RuleViolation, not_found
 from fupin.households import rules
@@ -70,7 +69,7 @@ def filtered(principal: Principal, f: Filters) -> Select[Household]:
     if f.area:
         if not visible(principal, f.area):
             raise not_found("area")
-        stmt = stmt.where(Household.area_code.like(prefix_of(f.area) + "%"))
+        stmt = stmt.where(within(Household.area_code, f.area))
     if f.status:
         stmt = stmt.where(Household.status == f.status)
     if f.category:
@@ -148,8 +147,7 @@ async def household_stats(session: AsyncSession, *, principal: Principal, area: 
     """
     if not visible(principal, area) or await session.get(Area, area) is None:
         raise not_found("area")
-    like = prefix_of(area) + "%"
-    base = scoped(select(Household), principal, Household.area_code).where(Household.area_code.like(like))
+    base = scoped(select(Household), principal, Household.area_code).where(within(Household.area_code, area))
     hs = base.subquery()
 
     async def counts(col: Any) -> dict[str, int]:
@@ -165,7 +163,7 @@ async def household_stats(session: AsyncSession, *, principal: Principal, area: 
     ) or 0
     population = await session.scalar(
         select(func.coalesce(func.sum(Area.population), 0))
-        .where(Area.level == "village", Area.code.like(like))
+        .where(Area.level == "village", within(Area.code, area))
     ) or 0
     ratio = (Decimal(poor) / Decimal(population)) if population else Decimal(0)
     return HouseholdStats(

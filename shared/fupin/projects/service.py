@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.areas.codes import Level, contains, level_of, prefix_of
+from fupin.areas.codes import Level, contains, level_of
 from fupin.areas.models import Area
-from fupin.areas.scope import scoped, visible
+from fupin.areas.scope import scoped, visible, within
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.calendar import business_date
@@ -125,8 +125,8 @@ async def list_projects(
     stmt = scoped(select(Project), principal, Project.area_code).order_by(Project.id).limit(limit)
     if area_code:
         # A township's library also shows county projects that cover it.
-        covering = select(ProjectArea.project_id).where(ProjectArea.code.like(prefix_of(area_code) + "%"))
-        stmt = stmt.where(Project.area_code.like(prefix_of(area_code) + "%") | Project.id.in_(covering))
+        covering = select(ProjectArea.project_id).where(within(ProjectArea.code, area_code))
+        stmt = stmt.where(within(Project.area_code, area_code) | Project.id.in_(covering))
     if year is not None:
         stmt = stmt.where(Project.year == year)
     if kind is not None:

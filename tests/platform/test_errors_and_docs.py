@@ -50,3 +50,11 @@ async def test_security_headers_and_request_id(client):
     r = await client.get("/healthz")
     assert r.headers["x-content-type-options"] == "nosniff"
     assert len(r.headers["x-request-id"]) == 32
+
+
+async def test_nul_bytes_in_a_query_are_422_not_500(client, owner_sessionmaker, test_settings):
+    county = await new_county(owner_sessionmaker)
+    hdr = await token_for(owner_sessionmaker, test_settings, role=Role.county_admin, area_code=county.code)
+    r = await client.get("/audit-log", headers=hdr, params={"entity": "a\x00b"})
+    assert r.status_code == 422
+    assert r.json()["code"] == "request.invalid_characters"

@@ -132,6 +132,12 @@ def install(app: FastAPI) -> None:
             return problem_response(
                 request, 503, "service.timeout", "the query took too long", "查询超时", headers={"Retry-After": "5"}
             )
+        if "invalid byte sequence" in text or "null character not permitted" in text:
+            # A NUL or malformed byte in a parameter: the caller's input, not our bug; nothing was written.
+            return problem_response(
+                request, 422, "request.invalid_characters", "the request contains characters that cannot be stored",
+                "请求包含无法保存的字符(如 NUL)",
+            )
         if "could not serialize" in text or "deadlock" in text:
             return problem_response(
                 request, 409, "conflict.concurrent", "concurrent change, retry", "并发修改冲突,请重试",

@@ -5,20 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from fupin.schema import FupinSchema
+from fupin.schema import FupinSchema, NoFloat
 
-
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("give exact decimals as strings, not floats")
-    return value
-
-
-NoFloat = BeforeValidator(_no_float)
 RateIn = Annotated[Decimal, NoFloat, Field(ge=0, le=1, max_digits=9, decimal_places=6)]
 AmountIn = Annotated[Decimal, NoFloat, Field(ge=0, max_digits=14, decimal_places=2)]
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]

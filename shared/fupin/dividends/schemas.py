@@ -5,21 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from fupin.schema import FupinSchema
+from fupin.schema import FupinSchema, NoFloat
 
-
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("amounts are decimal strings, never floats")
-    return value
-
-
-MoneyIn = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=14, decimal_places=2, gt=0)]
-RateIn = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=9, decimal_places=6, gt=0, lt=1)]
+MoneyIn = Annotated[Decimal, NoFloat, Field(max_digits=14, decimal_places=2, gt=0)]
+RateIn = Annotated[Decimal, NoFloat, Field(max_digits=9, decimal_places=6, gt=0, lt=1)]
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]
 HoldingStatusName = Literal["active", "matured", "renewed", "redeemed", "redeemed_in_kind"]
 

@@ -7,18 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_serializer
+from pydantic import Field, field_serializer
 
-from fupin.schema import FupinSchema
+from fupin.schema import FupinSchema, NoFloat
 
-
-def _no_float(v: Any) -> Any:
-    if isinstance(v, float):
-        raise ValueError("amounts must be strings or integers, not floats")
-    return v
-
-
-Income = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=14, decimal_places=2, ge=0)]
+Income = Annotated[Decimal, NoFloat, Field(max_digits=14, decimal_places=2, ge=0)]
 Category = Literal["general", "dibao", "tekun"]
 Cause = Literal[
     "illness", "disability", "schooling", "disaster", "lack_land", "lack_water", "lack_skills", "lack_labour",

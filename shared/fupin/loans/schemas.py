@@ -5,21 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from fupin.schema import FupinSchema
+from fupin.schema import FupinSchema, NoFloat
 
-
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float | bool):
-        raise ValueError("amounts are decimal strings such as \"20000.00\", never JSON numbers with a fraction")
-    return value
-
-
-MoneyIn = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=14, decimal_places=2, gt=0)]
-RateIn = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=9, decimal_places=6, ge=0, lt=1)]
+MoneyIn = Annotated[Decimal, NoFloat, Field(max_digits=14, decimal_places=2, gt=0)]
+RateIn = Annotated[Decimal, NoFloat, Field(max_digits=9, decimal_places=6, ge=0, lt=1)]
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]
 Product = Literal["household", "tehuidai", "enterprise"]
 Purpose = Literal["tobacco", "sugar", "mulberry", "livestock", "vegetables", "other_farming", "non_productive"]
@@ -64,7 +57,7 @@ class ReadinessRead(FupinSchema):
 class QuotaSet(FupinSchema):
     township_code: AreaCode
     year: int = Field(ge=2000, le=2100)
-    amount: Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=14, decimal_places=2, ge=0)]
+    amount: Annotated[Decimal, NoFloat, Field(max_digits=14, decimal_places=2, ge=0)]
 
 
 class QuotaRead(FupinSchema):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from fupin.schema import FupinSchema
+from fupin.schema import FupinSchema, NoFloat
 
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]
 Level = Literal["province", "city", "county", "township"]
@@ -21,14 +21,8 @@ MeasureStatus = Literal["planned", "in_progress", "done", "cancelled"]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-def _no_float(value: Any) -> Any:
-    if isinstance(value, float):
-        raise ValueError("amounts are strings or integers, never floats")
-    return value
-
-
 Funds = Annotated[
-    Decimal, BeforeValidator(_no_float), Field(max_digits=14, decimal_places=2, ge=0, allow_inf_nan=False)
+    Decimal, NoFloat, Field(max_digits=14, decimal_places=2, ge=0, allow_inf_nan=False)
 ]
 
 

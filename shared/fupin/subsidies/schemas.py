@@ -3,20 +3,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
-from fupin.schema import FupinSchema
+from fupin.schema import FupinSchema, NoFloat
 
-
-def _no_float(v: Any) -> Any:
-    if isinstance(v, float):
-        raise ValueError("send rates as strings, never as JSON numbers")
-    return v
-
-
-RateIn = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=9, decimal_places=6, gt=0, le=1)]
+RateIn = Annotated[Decimal, NoFloat, Field(max_digits=9, decimal_places=6, gt=0, le=1)]
 Phase = Literal["allocation", "preallocation", "settlement"]
 
 

@@ -56,15 +56,22 @@ def business_date(at: datetime | None = None) -> date:
     return (at or datetime.now(UTC)).astimezone(SHANGHAI).date()
 
 
-def _check_known(day: date) -> None:
+def package_knows(year: int) -> bool:
+    """Whether the chinese-calendar package has that year's statutory holidays."""
     try:
-        chinese_calendar.is_workday(day)
-    except NotImplementedError:
+        chinese_calendar.is_workday(date(year, 1, 1))
+    except NotImplementedError:  # the package's way of saying "year not covered"
+        return False
+    return True
+
+
+def _check_known(day: date) -> None:
+    if not package_knows(day.year):
         raise RuleViolation(
             "calendar.unknown_year",
             f"the holiday calendar does not cover {day.year}; an administrator must add that year's holidays",
             f"节假日日历未包含 {day.year} 年,请管理员补充",
-        ) from None
+        )
 
 
 def is_working_day(day: date, extra_holidays: frozenset[date] = frozenset(),

@@ -7,20 +7,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import chinese_calendar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import calendar
 from fupin.loans.models import LoanHoliday, LoanHolidayYear
-
-
-def _package_knows(year: int) -> bool:
-    try:
-        chinese_calendar.is_workday(date(year, 1, 1))
-    except NotImplementedError:
-        return False
-    return True
 
 
 async def extras(session: AsyncSession, years: range) -> tuple[frozenset[date], frozenset[date]]:
@@ -39,7 +30,7 @@ async def extras(session: AsyncSession, years: range) -> tuple[frozenset[date], 
     holidays = {d for d, k in listed.items() if k == "holiday"}
     workdays = {d for d, k in listed.items() if k == "workday"}
     for year in declared:
-        if _package_knows(year):
+        if calendar.package_knows(year):
             continue
         day = date(year, 1, 1)
         while day.year == year:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from fupin.auth.permissions import Perm
@@ -51,6 +51,10 @@ def _filters(
                            labour=labour, has_active_loan=has_active_loan, q=q)
 
 
+# One set of filter parameters for the list and the export, so the two can never drift apart.
+FiltersDep = Annotated[queries.Filters, Depends(_filters)]
+
+
 SortQ = Literal[
     "created_at", "-created_at", "head_name", "-head_name", "household_no", "-household_no",
     "income_per_capita", "-income_per_capita",
@@ -69,20 +73,12 @@ async def create_household(
             response_model=Page[HouseholdSummary], responses=problem_responses(403, 404))
 async def list_households(
     session: SessionDep,
+    filters: FiltersDep,
     principal: Principal = Authorized(Perm.household_read),
-    area: AreaQ = None,
-    status: Status | None = None,
-    category: Category | None = None,
-    cause: Cause | None = None,
-    exit_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-    labour: Labour | None = None,
-    has_active_loan: bool | None = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=50, description="Head name, or an exact ID number")] = None,
     sort: SortQ = "created_at",
     cursor: Annotated[str | None, Query(max_length=300)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[HouseholdSummary]:
-    filters = _filters(area, status, category, cause, exit_year, labour, has_active_loan, q)
     rows, nxt = await queries.list_households(
         session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
     )
@@ -109,18 +105,10 @@ async def import_households(
             })
 async def export_households(
     session: SessionDep,
+    filters: FiltersDep,
     principal: Principal = Authorized(Perm.household_export),
-    area: AreaQ = None,
-    status: Status | None = None,
-    category: Category | None = None,
-    cause: Cause | None = None,
-    exit_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
-    labour: Labour | None = None,
-    has_active_loan: bool | None = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=50)] = None,
     format: Literal["xlsx", "csv"] = "xlsx",
 ) -> Response:
-    filters = _filters(area, status, category, cause, exit_year, labour, has_active_loan, q)
     rows = await queries.export_rows(session, principal=principal, filters=filters, limit=EXPORT_LIMIT)
     body = importer.write_roster(rows, principal.role, format)
     media = "text/csv; charset=utf-8" if format == "csv" else XLSX

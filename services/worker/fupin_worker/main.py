@@ -62,9 +62,12 @@ _loads = jobs.job_loads
 _settings = get_settings()
 
 
+_minute, _second = sweeper.cron_fields(_settings.sweeper_interval_seconds)
+
+
 class WorkerSettings:
     functions = [run_job]
-    cron_jobs = [cron(sweep, second={0, 30}, unique=True, run_at_startup=False)]
+    cron_jobs = [cron(sweep, minute=_minute, second=_second, unique=True, run_at_startup=False)]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(_settings.redis_url or "redis://127.0.0.1:6379/0")

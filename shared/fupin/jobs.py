@@ -15,9 +15,22 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Integer, String, Text, func, or_, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fupin.areas.scope import within
@@ -50,6 +63,19 @@ class JobRun(UUIDPk, Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobProgress(Base):
+    """How far a running job has come. Written on a connection of its own, so it is visible while the job's
+    transaction (which commits its effects only at the end) is still open."""
+
+    __tablename__ = "job_progress"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(12))
+    done: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 MAX_ATTEMPTS = 8
@@ -114,6 +140,18 @@ async def request_job(
     if new_id is not None:
         session.info.setdefault("requested_jobs", []).append(key)
     return run, new_id is not None
+
+
+async def report_progress(session: AsyncSession, run: JobRun, *, done: int, total: int | None) -> None:
+    """Publish progress now, outside the job's transaction (a rerun after a crash simply overwrites it)."""
+    bind = session.bind
+    assert isinstance(bind, AsyncEngine)
+    stmt = insert(JobProgress).values(key=run.key, area_code=run.area_code, done=done, total=total)
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"done": done, "total": total,
+                                                                     "updated_at": func.now()})
+    async with bind.begin() as conn:
+        await conn.execute(text("SELECT set_config('fupin.scope', '%', true)"))
+        await conn.execute(stmt)
 
 
 def requested_keys(session: AsyncSession) -> list[str]:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(300, description="Lockout after too many failed logins.")
     bank_signature_window_seconds: int = Field(300, description="Accepted clock skew for signed bank posts (±).")
     max_body_bytes: int = Field(5 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
+    bank_file_max_bytes: int = Field(
+        256 * 1024 * 1024, description="Largest daily file a bank may upload to /bank/loan-event-files (413 beyond)."
+    )
+    bank_file_max_lines: int = Field(1_000_000, description="Most lines in one uploaded daily file (422 beyond).")
     job_timeout_seconds: int = Field(600, description="arq job timeout.")
     job_stale_seconds: int = Field(
         120,

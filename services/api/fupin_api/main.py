@@ -69,5 +69,6 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         app.include_router(router)
     if settings.environment != "production":
         install_docs(app)
-    app.add_middleware(PlatformMiddleware, max_body=settings.max_body_bytes)
+    app.add_middleware(PlatformMiddleware, max_body=settings.max_body_bytes,
+                       upload_limits={"/bank/loan-event-files": settings.bank_file_max_bytes})
     return app

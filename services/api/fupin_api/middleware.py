@@ -23,9 +23,11 @@ class _TooLarge(Exception):
 
 
 class PlatformMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int, upload_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_body = max_body
+        # Routes that stream large uploads (a bank's daily file) have their own ceiling.
+        self.upload_limits = upload_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -36,8 +38,9 @@ class PlatformMiddleware:
         started = time.perf_counter()
         status_holder: dict[str, Any] = {"status": 500}
         headers = dict(scope.get("headers") or [])
+        max_body = self.upload_limits.get(scope.get("path", ""), self.max_body)
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
             await self._reject(send, request_id)
             self._observe(scope, 413, started)
             return
@@ -48,7 +51,7 @@ class PlatformMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise _TooLarge
             return message
 

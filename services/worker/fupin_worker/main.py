@@ -22,6 +22,7 @@ log = logging.getLogger("fupin.worker")
 HANDLER_MODULES = [
     "fupin.platform_jobs",
     "fupin.loans.jobs",
+    "fupin.loans.bank_files",
     "fupin_worker.jobs.loans",
     "fupin_worker.jobs.assessment",
     "fupin_worker.jobs.dividends",

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -15,12 +16,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -246,3 +249,91 @@ class BankLoanEvent(UUIDPk, Base):
 
 # One loan per approved application: a second disbursement of the same application cannot slip in concurrently.
 Index("uq_loan_application_id", Loan.application_id, unique=True, postgresql_where=text("application_id IS NOT NULL"))
+
+
+# --- bank batches: bulk posts and daily files, evaluated set-based --------------------------------------------
+
+
+class BankBatch(Base):
+    """One bulk request or one uploaded daily file of a bank client, and how its processing went."""
+
+    __tablename__ = "bank_batch"
+    __table_args__ = (Index("ix_bank_batch_client_id_received_at", "client_id", "received_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    client_id: Mapped[str] = mapped_column(String(64), ForeignKey("bank_client.client_id"))
+    area_code: Mapped[str] = mapped_column(String(12))
+    source: Mapped[str] = mapped_column(String(8))  # request | file
+    format: Mapped[str] = mapped_column(String(8))  # jsonl | csv
+    columns: Mapped[list[str] | None] = mapped_column(ARRAY(String(32)))  # a CSV file's header, in order
+    filename: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # received | done | failed
+    job_key: Mapped[str | None] = mapped_column(String(200))
+    counts: Mapped[dict[str, int] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BankBatchLine(Base):
+    """A batch's lines as received (a JSON object or a CSV row), numbered from 1."""
+
+    __tablename__ = "bank_batch_line"
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(
+        PgUUID(as_uuid=True), ForeignKey("bank_batch.id", ondelete="CASCADE"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(12))
+    raw: Mapped[str] = mapped_column(Text)
+
+
+class BankBatchEvent(Base):
+    """Working rows of one evaluation: the parsed event, what it refers to and its outcome (unlogged)."""
+
+    __tablename__ = "bank_batch_event"
+    __table_args__ = ({"prefixes": ["UNLOGGED"]},)
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(12))
+    payload: Mapped[dict[str, object] | None] = mapped_column(JSONB)
+    body_hash: Mapped[str | None] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    application_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True))
+    external_id: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    on_date: Mapped[date | None] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    rate: Mapped[Decimal | None] = mapped_column(Rate)
+    reverses_event_id: Mapped[str | None] = mapped_column(Text)
+    target_application_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True))
+    loan_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True))
+    sequential: Mapped[bool] = mapped_column(Boolean, server_default="false", default=False)
+    status: Mapped[str | None] = mapped_column(String(16))
+    http_status: Mapped[int | None] = mapped_column(SmallInteger)
+    code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class BankBatchResult(Base):
+    """The answer for each line of a batch, as a one-by-one post of that event would have given it."""
+
+    __tablename__ = "bank_batch_result"
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(
+        PgUUID(as_uuid=True), ForeignKey("bank_batch.id", ondelete="CASCADE"), primary_key=True)
+    line_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(12))
+    event_id: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    http_status: Mapped[int] = mapped_column(SmallInteger)
+    code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    loan_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True))
+
+
+Index("ix_loan_coop_code_external_id", Loan.coop_code, Loan.external_id, postgresql_where=text("external_id IS NOT NULL"))

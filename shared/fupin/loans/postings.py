@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.areas.scope import scoped, visible
+from fupin.areas.scope import in_scope, scoped, visible
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
@@ -53,12 +53,33 @@ def _bad() -> Unauthorized:
     return Unauthorized("bank.bad_signature", "missing or invalid signature", "签名无效")
 
 
-async def authenticate(
-    session: AsyncSession, *, client_id: str | None, timestamp: str | None, signature: str | None, body: bytes,
+class SignedBody:
+    """The HMAC check of a body that may arrive in pieces (a daily file is never held in memory whole)."""
+
+    def __init__(self, secrets: list[str], timestamp: str, offered: list[str]) -> None:
+        self._macs = [hmac.new(secret.encode(), timestamp.encode() + b".", hashlib.sha256) for secret in secrets]
+        self._offered = offered
+
+    def update(self, chunk: bytes) -> None:
+        for mac in self._macs:
+            mac.update(chunk)
+
+    def verify(self) -> None:
+        ok = False
+        for mac in self._macs:
+            expected = mac.hexdigest()
+            for sig in self._offered:
+                ok |= hmac.compare_digest(expected, sig)
+        if not ok:
+            raise _bad()
+
+
+async def open_signed(
+    session: AsyncSession, *, client_id: str | None, timestamp: str | None, signature: str | None,
     now: datetime | None = None,
-) -> tuple[BankClient, Principal]:
-    """Verify `X-Fupin-Signature` (one or more hex HMAC-SHA256 of f"{timestamp}.{body}", space or comma
-    separated during rotation) against the client's currently valid secrets; ±300 s clock window."""
+) -> tuple[BankClient, Principal, SignedBody]:
+    """Check the signing headers and the ±300 s clock window; the body is checked by the returned
+    `SignedBody` (feed it the raw bytes, then `verify()`) against every currently valid secret."""
     if not client_id or not timestamp or not signature:
         raise _bad()
     now = now or datetime.now(UTC)
@@ -75,21 +96,22 @@ async def authenticate(
         BankClientSecret.client_id == client_id, BankClientSecret.valid_from <= now,
         or_(BankClientSecret.valid_until.is_(None), BankClientSecret.valid_until > now)))).all()
     offered = [s.strip() for s in signature.replace(",", " ").split() if s.strip()]
-    ok = False
-    for secret in valid:
-        expected = sign(secret, timestamp, body)
-        for sig in offered:
-            ok |= hmac.compare_digest(expected, sig)
-    if not ok:
-        raise _bad()
     principal = Principal(user_id=None, username=f"bank:{client.client_id}", role=Role.bank,
                           area_code=client.area_code)
+    return client, principal, SignedBody(list(valid), timestamp, offered)
+
+
+async def authenticate(
+    session: AsyncSession, *, client_id: str | None, timestamp: str | None, signature: str | None, body: bytes,
+    now: datetime | None = None,
+) -> tuple[BankClient, Principal]:
+    """Verify `X-Fupin-Signature` (one or more hex HMAC-SHA256 of f"{timestamp}.{body}", space or comma
+    separated during rotation) against the client's currently valid secrets; ±300 s clock window."""
+    client, principal, check = await open_signed(session, client_id=client_id, timestamp=timestamp,
+                                                 signature=signature, now=now)
+    check.update(body)
+    check.verify()
     return client, principal
-
-
-def body_hash(raw_event: Any) -> str:
-    return hashlib.sha256(json.dumps(raw_event, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False).encode()).hexdigest()
 
 
 @dataclass
@@ -197,8 +219,8 @@ async def _reversal(ctx: _Ctx, ev: BankEvent) -> tuple[str, Loan | None]:
         target.status, target.code = "reversed", None
         return "applied", None
     original = BankEvent.model_validate(target.payload)
-    assert original.application_id is not None
-    app = await _application(ctx, original.application_id)
+    # A repayment addressed by the bank's loan number carries its application on the recorded row only.
+    app = await _application(ctx, original.application_id or target.application_id)
     loan = await _locked_loan(ctx, app.id)
     assert loan is not None
     if target.kind == "disbursement":
@@ -250,7 +272,7 @@ def _result(ev: BankEvent, status: str, loan: Loan | None = None, exc: DomainErr
                            http_status=202 if status == "parked" else 200, loan_id=loan.id if loan else None)
 
 
-async def _apply_single(ctx: _Ctx, ev: BankEvent) -> tuple[BankEventResult, str, str | None]:
+async def _apply_single(ctx: _Ctx, ev: BankEvent) -> BankEventResult:
     """A disbursement or reversal, in its own savepoint."""
     try:
         async with ctx.session.begin_nested():
@@ -262,11 +284,11 @@ async def _apply_single(ctx: _Ctx, ev: BankEvent) -> tuple[BankEventResult, str,
             else:
                 status, loan = await _reversal(ctx, ev)
     except DomainError as exc:
-        return _result(ev, "refused", exc=exc), "refused", exc.code
-    return _result(ev, status, loan), status, None
+        return _result(ev, "refused", exc=exc)
+    return _result(ev, status, loan)
 
 
-async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[tuple[BankEventResult, str, str | None]]:
+async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[BankEventResult]:
     """Consecutive repayments, set-based: loans are locked already; outcomes are computed in order in memory,
     then written with one INSERT of repayments and one flush of the changed loans and applications."""
     app_ids = {ev.application_id for ev in events if ev.application_id}
@@ -276,7 +298,7 @@ async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[tuple[BankEve
     loans = {ln.application_id: ln for ln in (await ctx.session.scalars(scoped(
         select(Loan).where(Loan.application_id.in_(app_ids)), ctx.principal, Loan.area_code)
         .execution_options(populate_existing=True))).all()}
-    out: list[tuple[BankEventResult, str, str | None]] = []
+    out: list[BankEventResult] = []
     repayments: list[dict[str, Any]] = []
     for ev in events:
         app = apps.get(ev.application_id) if ev.application_id else None
@@ -287,7 +309,7 @@ async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[tuple[BankEve
         elif app is None or (loan is None and app.status != "approved"):
             exc = _unknown()
         elif loan is None:
-            out.append((_result(ev, "parked"), "parked", None))
+            out.append(_result(ev, "parked"))
             continue
         elif ev.amount > loan.outstanding:
             exc = RuleViolation("loan.over_repayment", f"only {loan.outstanding} is outstanding",
@@ -296,7 +318,7 @@ async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[tuple[BankEve
             exc = RuleViolation("loan.repayment_before_disbursement", "repayment dated before disbursement",
                                 "还款日期早于放款日期")
         if exc is not None:
-            out.append((_result(ev, "refused", exc=exc), "refused", exc.code))
+            out.append(_result(ev, "refused", exc=exc))
             continue
         assert loan is not None
         assert app is not None
@@ -308,90 +330,154 @@ async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[tuple[BankEve
         _settle_status(loan, app, ev.on)
         if app.status == "repaid" and before != "repaid":
             _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
-        out.append((_result(ev, "applied", loan), "applied", None))
+        out.append(_result(ev, "applied", loan))
     if repayments:
         await ctx.session.execute(insert(LoanRepayment), repayments)
     await ctx.session.flush()
     return out
 
 
-async def post_events(
-    session: AsyncSession, *, principal: Principal, client: BankClient, raw_events: list[dict[str, Any]],
-    events: list[BankEvent],
-) -> list[BankEventResult]:
-    """One request, up to 1,000 events, each with its own result; one refusal never undoes its neighbours.
+@dataclass(frozen=True)
+class Recorded:
+    """An event of a request or batch: `row_id` is its fresh `bank_loan_event` row (status 'received'),
+    None when its event_id was posted before (then it is answered as a duplicate or a conflict)."""
 
-    Set-based where it pays: every event row is recorded by one INSERT … ON CONFLICT DO NOTHING (the
-    idempotency check), the referenced applications and loans are locked once in id order (so concurrent
-    batches cannot deadlock), runs of repayments are applied together, and event statuses are written in bulk.
-    """
+    event: BankEvent
+    body_hash: str
+    row_id: uuid.UUID | None
+
+
+_HASHES = text(
+    "SELECT encode(sha256(convert_to(d::text, 'UTF8')), 'hex') FROM unnest(CAST(:docs AS jsonb[])) "
+    "WITH ORDINALITY AS t(d, n) ORDER BY n"
+)
+
+
+async def event_hashes(session: AsyncSession, raw_events: list[Any]) -> list[str]:
+    """The idempotency hash of each event: sha256 of PostgreSQL's canonical text of its jsonb, so the same
+    event hashes alike as JSON, a JSON line or a CSV row (the batch engine hashes in SQL)."""
+    docs = [json.dumps(raw, ensure_ascii=False) for raw in raw_events]
+    return list((await session.scalars(_HASHES, {"docs": docs})).all())
+
+
+async def _by_external_id(ctx: _Ctx, events: list[BankEvent]) -> list[BankEvent]:
+    """Repayments addressed by the bank's own loan number get the application of the loan booked under it
+    now (a loan disbursed later in the same batch is found when its turn comes: see `apply_recorded`)."""
+    wanted = {ev.external_id for ev in events if ev.application_id is None and ev.external_id}
+    if not wanted:
+        return events
+    found = dict((await ctx.session.execute(
+        select(Loan.external_id, Loan.application_id).where(
+            Loan.coop_code == ctx.client.institution_code, Loan.external_id.in_(wanted),
+            Loan.application_id.is_not(None), in_scope(ctx.principal, Loan.area_code)).order_by(Loan.disbursed_on)
+    )).tuples().all())
+    return [ev.model_copy(update={"application_id": found.get(ev.external_id)})
+            if ev.application_id is None and ev.external_id and ev.kind == "repayment" else ev for ev in events]
+
+
+async def _answer_repeat(ctx: _Ctx, item: Recorded) -> BankEventResult:
+    """What the event's first post looks like now: the same body is a duplicate, another body a conflict."""
+    prior = (await ctx.session.execute(select(BankLoanEvent.body_hash, BankLoanEvent.status, BankLoanEvent.code)
+                                       .where(BankLoanEvent.client_id == ctx.client.client_id,
+                                              BankLoanEvent.event_id == item.event.event_id)
+                                       .execution_options(populate_existing=True))).one()
+    if prior.body_hash != item.body_hash:
+        return BankEventResult(event_id=item.event.event_id, status="conflict", http_status=409,
+                               code="bank.event_conflict", detail="this event_id was posted with a different body")
+    return BankEventResult(event_id=item.event.event_id, status="duplicate", http_status=200, code=prior.code,
+                           detail=f"already received ({prior.status}); nothing changed")
+
+
+async def apply_recorded(
+    session: AsyncSession, *, principal: Principal, client: BankClient, items: list[Recorded]
+) -> list[BankEventResult]:
+    """Apply recorded events one after the other, as if each had been posted alone, in this order.
+
+    The reference semantics of bank posting (the batch engine defers to it for anything but plain
+    repayments). Applications and loans are locked up front in id order, so concurrent posts cannot
+    deadlock; runs of repayments are applied together; each fresh row gets its outcome."""
     ctx = _Ctx(session, principal, client)
-    rows = [{"id": uuid.uuid4(), "client_id": client.client_id, "event_id": ev.event_id, "body_hash": body_hash(raw),
-             "kind": ev.kind, "area_code": client.area_code, "application_id": ev.application_id,
-             "status": "received", "payload": raw} for raw, ev in zip(raw_events, events, strict=True)]
-    new_ids = set((await session.scalars(
-        insert(BankLoanEvent).values(rows).on_conflict_do_nothing(index_elements=["client_id", "event_id"])
-        .returning(BankLoanEvent.id))).all())
-    repeated = [r["event_id"] for r in rows if r["id"] not in new_ids]
-    priors = {p.event_id: (p.body_hash, p.status, p.code) for p in (await session.execute(
-        select(BankLoanEvent.event_id, BankLoanEvent.body_hash, BankLoanEvent.status, BankLoanEvent.code).where(
-            BankLoanEvent.client_id == client.client_id, BankLoanEvent.event_id.in_(repeated)))).all()
-    } if repeated else {}
-    # Lock every referenced application and loan up front, always in id order.
+    events = await _by_external_id(ctx, [it.event for it in items])
+    items = [Recorded(ev, it.body_hash, it.row_id) for ev, it in zip(events, items, strict=True)]
     app_ids = sorted({ev.application_id for ev in events if ev.application_id})
     if app_ids:
         await session.execute(scoped(select(LoanApplication.id).where(LoanApplication.id.in_(app_ids)), principal,
                                      LoanApplication.area_code).order_by(LoanApplication.id).with_for_update())
         await session.execute(scoped(select(Loan.id).where(Loan.application_id.in_(app_ids)), principal,
                                      Loan.area_code).order_by(Loan.id).with_for_update())
-    results: list[BankEventResult | None] = [None] * len(events)
-    pending: list[int] = []  # indexes of a run of repayments not yet applied
+    results: list[BankEventResult | None] = [None] * len(items)
+    pending: list[int] = []  # a run of fresh repayments not yet applied
 
-    async def flush_statuses(done: list[tuple[int, str, str | None]]) -> None:
-        if done:
-            await session.execute(update(BankLoanEvent), [
-                {"id": rows[i]["id"], "status": status, "code": code} for i, status, code in done])
+    async def settle(done: list[int]) -> None:
+        rows = [{"id": items[i].row_id, "status": results[i].status, "code": results[i].code,  # type: ignore[union-attr]
+                 "application_id": items[i].event.application_id}
+                for i in done if items[i].row_id is not None]
+        if rows:
+            await session.execute(update(BankLoanEvent), rows)
 
     async def run_repayments() -> None:
-        if not pending:
-            return
-        outcomes = await _repay_batch(ctx, [events[i] for i in pending])
-        for i, (res, _, _) in zip(pending, outcomes, strict=True):
-            results[i] = res
-        await flush_statuses([(i, st, code) for i, (_, st, code) in zip(pending, outcomes, strict=True)])
-        pending.clear()
+        if pending:
+            for i, res in zip(pending, await _repay_batch(ctx, [items[i].event for i in pending]), strict=True):
+                results[i] = res
+            await settle(pending)
+            pending.clear()
 
-    for i, (row, ev) in enumerate(zip(rows, events, strict=True)):
-        if row["id"] not in new_ids:
-            digest, status, code = priors[ev.event_id]
-            results[i] = (BankEventResult(event_id=ev.event_id, status="conflict", http_status=409,
-                                          code="bank.event_conflict",
-                                          detail="this event_id was posted with a different body")
-                          if digest != row["body_hash"] else
-                          BankEventResult(event_id=ev.event_id, status="duplicate", http_status=200, code=code,
-                                          detail=f"already received ({status}); nothing changed"))
-            continue
-        if ev.on > business_date():
-            exc = RuleViolation("bank.value_date_in_future", "the value date lies in the future", "记账日期晚于今天")
-            results[i] = _result(ev, "refused", exc=exc)
+    today = business_date()
+    for i, item in enumerate(items):
+        ev = item.event
+        if item.row_id is None:
             await run_repayments()
-            await flush_statuses([(i, "refused", exc.code)])
+            results[i] = await _answer_repeat(ctx, item)
+            continue
+        if ev.on > today:
+            results[i] = _result(ev, "refused", exc=RuleViolation(
+                "bank.value_date_in_future", "the value date lies in the future", "记账日期晚于今天"))
+            await settle([i])
             continue
         if ev.kind == "repayment":
+            if ev.application_id is None and ev.external_id:
+                await run_repayments()  # a loan booked earlier in this batch under that number counts
+                ev = (await _by_external_id(ctx, [ev]))[0]
+                items[i] = Recorded(ev, item.body_hash, item.row_id)
             pending.append(i)
             continue
         await run_repayments()
-        res, status, code = await _apply_single(ctx, ev)
-        results[i] = res
-        await flush_statuses([(i, status, code)])
+        results[i] = await _apply_single(ctx, ev)
+        await settle([i])
     await run_repayments()
-    final = [r for r in results if r is not None]
+    return [r for r in results if r is not None]
+
+
+def count_outcomes(results: list[BankEventResult]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for r in final:
+    for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
+    return counts
+
+
+async def post_events(
+    session: AsyncSession, *, principal: Principal, client: BankClient, raw_events: list[dict[str, Any]],
+    events: list[BankEvent],
+) -> list[BankEventResult]:
+    """Events posted one request at a time, each with its own result; one refusal never undoes its neighbours.
+
+    Every event row is recorded by one INSERT … ON CONFLICT DO NOTHING (the idempotency check: a repeated
+    (client, event_id) is answered as a duplicate or a conflict), then applied in order by `apply_recorded`."""
+    hashes = await event_hashes(session, raw_events)
+    ids = [uuid.uuid4() for _ in events]
+    rows = [{"id": row_id, "client_id": client.client_id, "event_id": ev.event_id, "body_hash": digest,
+             "kind": ev.kind, "area_code": client.area_code, "application_id": ev.application_id,
+             "status": "received", "payload": raw}
+            for row_id, raw, ev, digest in zip(ids, raw_events, events, hashes, strict=True)]
+    new_ids = set((await session.scalars(
+        insert(BankLoanEvent).values(rows).on_conflict_do_nothing(index_elements=["client_id", "event_id"])
+        .returning(BankLoanEvent.id))).all())
+    items = [Recorded(ev, digest, row_id if row_id in new_ids else None)
+             for ev, digest, row_id in zip(events, hashes, ids, strict=True)]
+    results = await apply_recorded(session, principal=principal, client=client, items=items)
     await audit.record(session, principal, action="bank.loan_events", entity="bank_client",
-                       entity_id=client.client_id, area_code=client.area_code, after=counts)
-    return final
+                       entity_id=client.client_id, area_code=client.area_code, after=count_outcomes(results))
+    return results
 
 
 async def create_client(session: AsyncSession, *, client_id: str, institution_code: str, area_code: str,

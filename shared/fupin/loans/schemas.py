@@ -288,3 +288,40 @@ class BankClientSecretRead(FupinSchema):
     area_code: str
     secret: str = Field(description="shown once; store it in the client's vault")
     previous_valid_until: datetime | None = None
+
+
+class BankFileRead(FupinSchema):
+    """An uploaded daily file and how far its processing has come."""
+
+    id: uuid.UUID
+    format: str = Field(description="csv or jsonl")
+    filename: str | None = None
+    sha256: str | None = Field(None, description="SHA-256 of the bytes received, hex")
+    bytes: int
+    lines: int = Field(description="lines in the file (a CSV header counts as line 1)")
+    status: str = Field(description="received (waiting for or being applied), done, or failed")
+    job_id: uuid.UUID | None = Field(None, description="the job run applying it: GET /jobs/{job_id} for staff")
+    job_status: str | None = Field(None, description="pending, running, done, failed (retried) or dead")
+    progress_done: int | None = Field(None, description="lines evaluated so far")
+    progress_total: int | None = None
+    counts: dict[str, int] | None = Field(None, description="events by outcome once done: applied, parked, "
+                                                             "refused, duplicate, conflict")
+    error: str | None = None
+    received_at: datetime
+    finished_at: datetime | None = None
+    results_url: str = Field(description="where the per-line results are read once done")
+
+
+class BankLineResult(FupinSchema):
+    line_no: int = Field(description="the line of the file this answers (a CSV header is line 1)")
+    event_id: str | None
+    status: Literal["applied", "parked", "duplicate", "conflict", "refused"]
+    http_status: int = Field(description="what a one-by-one post of this event would have answered")
+    code: str | None = None
+    detail: str | None = None
+    loan_id: uuid.UUID | None = None
+
+
+class BankLineResults(FupinSchema):
+    items: list[BankLineResult]
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page; null at the end")

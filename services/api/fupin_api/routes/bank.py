@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from sqlalchemy import text
 
 from fupin.areas.scope import scope_pattern
 from fupin.auth.permissions import Perm, require
 from fupin.auth.principal import Principal
-from fupin.loans import postings
-from fupin.loans.models import BankClient
+from fupin.jobs import JobRun
+from fupin.loans import bank_batch, bank_files, postings
+from fupin.loans.models import BankBatch, BankClient
 from fupin.loans.schemas import (
     BankClientCreate,
     BankClientRotate,
@@ -20,8 +23,11 @@ from fupin.loans.schemas import (
     BankEvent,
     BankEventBatch,
     BankEventResults,
+    BankFileRead,
+    BankLineResult,
+    BankLineResults,
 )
-from fupin_api.deps import Authorized, SessionDep
+from fupin_api.deps import Authorized, SessionDep, SettingsDep
 from fupin_api.problems import problem_responses
 
 router = APIRouter(tags=["bank"])
@@ -55,13 +61,109 @@ async def post_loan_events(
     HMAC-SHA256 of `f"{timestamp}.{raw body}"` (several, space separated, while a secret rotates)."""
     client, principal = caller
     raw: Any = json.loads(await request.body())  # the exact event objects, for the idempotency hash
-    single = isinstance(body, BankEvent)
-    events = [body] if isinstance(body, BankEvent) else body.events
-    raws = [raw] if single else raw["events"]
-    results = await postings.post_events(session, principal=principal, client=client, raw_events=raws, events=events)
-    if single:
+    if isinstance(body, BankEvent):
+        results = await postings.post_events(session, principal=principal, client=client, raw_events=[raw],
+                                             events=[body])
         response.status_code = results[0].http_status
+    else:
+        results = await bank_batch.post_bulk(session, principal=principal, client=client, raw_events=raw["events"])
     return BankEventResults(results=results)
+
+
+async def bank_stream_caller(
+    request: Request, session: SessionDep,
+    x_fupin_client: Annotated[str | None, Header()] = None,
+    x_fupin_timestamp: Annotated[str | None, Header()] = None,
+    x_fupin_signature: Annotated[str | None, Header()] = None,
+) -> tuple[BankClient, Principal, postings.SignedBody]:
+    """Like `bank_caller`, for a body too large to read before checking: the caller feeds the check."""
+    client, principal, check = await postings.open_signed(
+        session, client_id=x_fupin_client, timestamp=x_fupin_timestamp, signature=x_fupin_signature)
+    require(principal.role, Perm.loan_event_post)
+    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)})
+    request.state.principal = principal
+    return client, principal, check
+
+
+FILE_BODY = {
+    "content": {
+        "text/csv": {"schema": {"type": "string"}, "example": (
+            "event_id,kind,application_id,external_id,amount,on\n"
+            "R-20261130-0001,repayment,,RCC-2026-000123,1500.00,2026-11-30\n")},
+        "application/x-ndjson": {"schema": {"type": "string"}, "example": (
+            '{"event_id":"R-20261130-0001","kind":"repayment","external_id":"RCC-2026-000123",'
+            '"amount":"1500.00","on":"2026-11-30"}\n')},
+    },
+    "required": True,
+}
+
+
+@router.post(
+    "/bank/loan-event-files",
+    summary="Upload a daily file of loan events (CSV or JSON lines, up to 1,000,000 events), HMAC-signed",
+    response_model=BankFileRead, status_code=202, responses=problem_responses(400, 409, 413),
+    openapi_extra={"requestBody": FILE_BODY},
+)
+async def upload_loan_event_file(
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+    caller: tuple[BankClient, Principal, postings.SignedBody] = Depends(bank_stream_caller),
+    filename: Annotated[str | None, Query(max_length=200)] = None,
+) -> BankFileRead:
+    """The signature covers the whole file (`X-Fupin-Signature` = hex HMAC-SHA256 of `f"{timestamp}.{file}"`).
+    `Content-Type: text/csv` (a header line naming the fields, comma separated; no field may contain a comma)
+    or `application/x-ndjson` (one JSON event per line, as `POST /bank/loan-events` takes). Every event is
+    answered as a one-by-one post of the same events in file order would be answered; the file is applied by
+    the worker in one transaction (all or nothing). Answers 202 with `Location` of the file; poll it for
+    progress, then read the per-line results."""
+    client, principal, check = caller
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fmt = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}.get(media, "")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for chunk in request.stream():
+            check.update(chunk)
+            yield chunk
+
+    limits = bank_files.FileLimits(max_bytes=settings.bank_file_max_bytes, max_lines=settings.bank_file_max_lines)
+    batch, run = await bank_files.receive_file(session, client=client, principal=principal, chunks=chunks(),
+                                               fmt=fmt, filename=filename, limits=limits)
+    check.verify()  # a bad signature rolls the whole upload back
+    response.headers["Location"] = f"/bank/loan-event-files/{batch.id}"
+    return _file_read(batch, run, None, None)
+
+
+def _file_read(batch: BankBatch, run: JobRun | None, done: int | None, total: int | None) -> BankFileRead:
+    return BankFileRead(
+        id=batch.id, format=batch.format, filename=batch.filename, sha256=batch.sha256, bytes=batch.bytes,
+        lines=batch.lines, status=batch.status, job_id=run.id if run else None, job_status=run.status if run else None,
+        progress_done=done, progress_total=total, counts=batch.counts,
+        error=batch.error or (run.last_error if run and run.status == "dead" else None), received_at=batch.received_at,
+        finished_at=batch.finished_at, results_url=f"/bank/loan-event-files/{batch.id}/results")
+
+
+@router.get("/bank/loan-event-files/{file_id}", summary="A daily file's status, progress and counts (HMAC-signed)",
+            response_model=BankFileRead, responses=problem_responses(404))
+async def get_loan_event_file(
+    file_id: uuid.UUID, session: SessionDep, caller: tuple[BankClient, Principal] = Depends(bank_caller),
+) -> BankFileRead:
+    """Sign the empty body: `X-Fupin-Signature` = hex HMAC-SHA256 of `f"{timestamp}."`."""
+    batch, run = await bank_files.get_file(session, client=caller[0], batch_id=file_id)
+    return _file_read(batch, run[0] if run else None, run[1] if run else None, run[2] if run else None)
+
+
+@router.get("/bank/loan-event-files/{file_id}/results",
+            summary="Per-line results of a processed daily file, in line order (HMAC-signed)",
+            response_model=BankLineResults, responses=problem_responses(404))
+async def get_loan_event_file_results(
+    file_id: uuid.UUID, session: SessionDep, caller: tuple[BankClient, Principal] = Depends(bank_caller),
+    cursor: Annotated[int, Query(ge=0, description="the last line_no of the previous page")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> BankLineResults:
+    """Empty until the file is done. Each item answers one line as a one-by-one post would have."""
+    batch, _ = await bank_files.get_file(session, client=caller[0], batch_id=file_id)
+    rows = await bank_files.results(session, batch=batch, after=cursor, limit=limit)
+    items = [BankLineResult.model_validate(r) for r in rows]
+    return BankLineResults(items=items, next_cursor=str(items[-1].line_no) if len(items) == limit else None)
 
 
 @router.post("/bank/clients", summary="Register a machine client for a bank or credit coop (secret shown once)",

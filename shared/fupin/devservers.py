@@ -8,9 +8,9 @@ standard local ports; with URLs set, nothing is started. Both packages are devel
 from __future__ import annotations
 
 import contextlib
+import importlib
 import socket
 import subprocess
-import importlib
 import time
 from pathlib import Path
 from types import ModuleType

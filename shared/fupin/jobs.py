@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, func, or_, select, update
+from sqlalchemy import DateTime, Index, Integer, String, Text, case, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fupin import logs
 from fupin.base import Base, UUIDPk
 
 
@@ -33,6 +35,9 @@ class JobStatus(StrEnum):
 
 class JobRun(UUIDPk, Base):
     __tablename__ = "job_run"
+    __table_args__ = (
+        Index("ix_job_run_request_id", "request_id", postgresql_where=text("request_id IS NOT NULL")),
+    )
 
     kind: Mapped[str] = mapped_column(String(64), index=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -43,6 +48,8 @@ class JobRun(UUIDPk, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     requested_by: Mapped[str] = mapped_column(String(64), default="system")
+    # The API request whose transaction created the run; the worker logs it with every line of the run.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -89,10 +96,13 @@ def known_kinds() -> list[str]:
 async def request_job(
     session: AsyncSession, *, kind: str, key: str, args: dict[str, Any] | None = None, requested_by: str = "system"
 ) -> tuple[JobRun, bool]:
-    """Insert the run row if its key is new; returns (row, created). The caller's commit publishes it."""
+    """Insert the run row if its key is new; returns (row, created). The caller's commit publishes it.
+
+    The run remembers the API request it was created in (`logs.current_request_id()`), if any."""
     stmt = (
         insert(JobRun)
-        .values(id=uuid.uuid4(), kind=kind, key=key, args=args or {}, requested_by=requested_by)
+        .values(id=uuid.uuid4(), kind=kind, key=key, args=args or {}, requested_by=requested_by,
+                request_id=logs.current_request_id())
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(JobRun.id)
     )
@@ -102,6 +112,29 @@ async def request_job(
     if new_id is not None:
         session.info.setdefault("requested_jobs", []).append(key)
     return run, new_id is not None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    kind: str
+    status: str
+    attempts: int
+    request_id: str | None
+    last_error: str | None
+
+
+async def run_summary(session: AsyncSession, key: str) -> RunSummary | None:
+    """What the worker's log line says about a run (no lock: a reading, not a claim)."""
+    row = (await session.execute(
+        select(JobRun.kind, JobRun.status, JobRun.attempts, JobRun.request_id, JobRun.last_error)
+        .where(JobRun.key == key)
+    )).first()
+    return RunSummary(*row) if row is not None else None
+
+
+def area_in_key(key: str) -> str | None:
+    """The area a keyed run is for, where its key names one (`subsidy.settlement:520123100000:2026Q3`)."""
+    return next((part for part in key.split(":")[1:] if len(part) == 12 and part.isdigit()), None)
 
 
 def requested_keys(session: AsyncSession) -> list[str]:
@@ -116,6 +149,31 @@ async def mark_enqueued(session: AsyncSession, keys: list[str]) -> None:
             .where(JobRun.key.in_(keys))
             .values(enqueued_at=func.now(), enqueues=JobRun.enqueues + 1)
         )
+
+
+@dataclass(frozen=True)
+class RunStat:
+    kind: str
+    status: str
+    count: int
+    oldest_age_seconds: float
+
+
+# Every status but done: what operations watch. Done runs are history (the worker counts executions).
+OPEN_STATUSES = [s.value for s in JobStatus if s is not JobStatus.done]
+
+
+async def run_stats(session: AsyncSession) -> list[RunStat]:
+    """Open runs per (kind, status) with the age of the oldest, measured on the database clock.
+
+    One GROUP BY over the `status` index: done runs, nearly all of the table, are never read."""
+    since = case((JobRun.status == JobStatus.running.value, JobRun.started_at), else_=JobRun.created_at)
+    rows = await session.execute(
+        select(JobRun.kind, JobRun.status, func.count(), func.extract("epoch", func.now() - func.min(since)))
+        .where(JobRun.status.in_(OPEN_STATUSES))
+        .group_by(JobRun.kind, JobRun.status)
+    )
+    return [RunStat(kind, status, int(n), float(age or 0)) for kind, status, n, age in rows.all()]
 
 
 async def runs_to_sweep(session: AsyncSession, *, stale_after: timedelta, limit: int = 500) -> list[JobRun]:

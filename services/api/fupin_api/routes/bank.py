@@ -21,6 +21,7 @@ from fupin.loans.schemas import (
     BankEventBatch,
     BankEventResults,
 )
+from fupin_api import metrics
 from fupin_api.deps import Authorized, SessionDep
 from fupin_api.problems import problem_responses
 
@@ -59,6 +60,7 @@ async def post_loan_events(
     events = [body] if isinstance(body, BankEvent) else body.events
     raws = [raw] if single else raw["events"]
     results = await postings.post_events(session, principal=principal, client=client, raw_events=raws, events=events)
+    metrics.count_bank_events_after_commit(session, (r.status for r in results))
     if single:
         response.status_code = results[0].http_status
     return BankEventResults(results=results)

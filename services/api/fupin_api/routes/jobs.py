@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 from sqlalchemy import select
 
 from fupin import jobs
@@ -29,6 +30,7 @@ class JobRunRead(FupinSchema):
     last_error: str | None
     result: dict[str, Any] | None
     requested_by: str
+    request_id: str | None = Field(None, description="X-Request-ID of the API request that created the run")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -39,11 +41,14 @@ async def list_jobs(
     session: SessionDep,
     principal: Principal = Authorized(Perm.job_read),
     kind: Annotated[str | None, Query(max_length=64)] = None,
+    request_id: Annotated[str | None, Query(max_length=64, description="runs created by this API request")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[JobRunRead]:
     stmt = select(jobs.JobRun).order_by(jobs.JobRun.created_at.desc()).limit(limit)
     if kind:
         stmt = stmt.where(jobs.JobRun.kind == kind)
+    if request_id:
+        stmt = stmt.where(jobs.JobRun.request_id == request_id)
     rows = (await session.scalars(stmt)).all()
     return Page[JobRunRead](items=[JobRunRead.model_validate(r) for r in rows])
 

@@ -180,7 +180,7 @@ def run(with_worker: bool = True) -> None:
     subprocess.run([sys.executable, "-m", "fupin.cli", "seed-demo"], env=env, check=True)
     procs = [subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "fupin_api.asgi:app", "--host", settings.api_host, "--port",
-         str(settings.api_port)], env=env,
+         str(settings.api_port), "--no-access-log"], env=env,
     )]
     if with_worker:
         procs.append(subprocess.Popen([sys.executable, "-m", "arq", "fupin_worker.main.WorkerSettings"], env=env))

@@ -71,7 +71,7 @@ async def subsidy_settlement(ctx: BenchContext) -> str:
                              job_key=f"subsidy.settlement:{t}:{SETTLEMENT_QUARTER}", status="pending",
                              triggered_by="bench")
             session.add(run)
-            await jobs.request_job(session, kind="subsidy.settlement", key=run.job_key, args={})
+            await jobs.request_job(session, kind="subsidy.settlement", key=run.job_key, area_code=t, args={})
             keys.append(run.job_key)
     handler = jobs.handler_for("subsidy.settlement")
     for key in keys:

@@ -12,16 +12,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, case, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    case,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fupin import logs
+from fupin.areas.scope import within
 from fupin.base import Base, UUIDPk
 
 
@@ -41,6 +56,8 @@ class JobRun(UUIDPk, Base):
 
     kind: Mapped[str] = mapped_column(String(64), index=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
+    # The area whose data the run touches ('' = platform-wide): scopes /jobs, RLS and confined workers.
+    area_code: Mapped[str] = mapped_column(String(12), server_default="", default="")
     args: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.pending.value, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -94,14 +111,22 @@ def known_kinds() -> list[str]:
 
 
 async def request_job(
-    session: AsyncSession, *, kind: str, key: str, args: dict[str, Any] | None = None, requested_by: str = "system"
+    session: AsyncSession,
+    *,
+    kind: str,
+    key: str,
+    area_code: str,
+    args: dict[str, Any] | None = None,
+    requested_by: str = "system",
 ) -> tuple[JobRun, bool]:
     """Insert the run row if its key is new; returns (row, created). The caller's commit publishes it.
 
-    The run remembers the API request it was created in (`logs.current_request_id()`), if any."""
+    `area_code` is the area whose data the run touches ('' for platform-wide runs); who may see the run
+    and which confined worker may execute it follow from it. The run remembers the API request it was
+    created in (`logs.current_request_id()`), if any."""
     stmt = (
         insert(JobRun)
-        .values(id=uuid.uuid4(), kind=kind, key=key, args=args or {}, requested_by=requested_by,
+        .values(id=uuid.uuid4(), kind=kind, key=key, area_code=area_code, args=args or {}, requested_by=requested_by,
                 request_id=logs.current_request_id())
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(JobRun.id)
@@ -117,6 +142,7 @@ async def request_job(
 @dataclass(frozen=True)
 class RunSummary:
     kind: str
+    area_code: str
     status: str
     attempts: int
     request_id: str | None
@@ -124,17 +150,12 @@ class RunSummary:
 
 
 async def run_summary(session: AsyncSession, key: str) -> RunSummary | None:
-    """What the worker's log line says about a run (no lock: a reading, not a claim)."""
+    """What the worker's log line says about a run (no lock: a reading, not a claim; the caller sets the scope)."""
     row = (await session.execute(
-        select(JobRun.kind, JobRun.status, JobRun.attempts, JobRun.request_id, JobRun.last_error)
+        select(JobRun.kind, JobRun.area_code, JobRun.status, JobRun.attempts, JobRun.request_id, JobRun.last_error)
         .where(JobRun.key == key)
     )).first()
     return RunSummary(*row) if row is not None else None
-
-
-def area_in_key(key: str) -> str | None:
-    """The area a keyed run is for, where its key names one (`subsidy.settlement:520123100000:2026Q3`)."""
-    return next((part for part in key.split(":")[1:] if len(part) == 12 and part.isdigit()), None)
 
 
 def requested_keys(session: AsyncSession) -> list[str]:
@@ -166,7 +187,8 @@ OPEN_STATUSES = [s.value for s in JobStatus if s is not JobStatus.done]
 async def run_stats(session: AsyncSession) -> list[RunStat]:
     """Open runs per (kind, status) with the age of the oldest, measured on the database clock.
 
-    One GROUP BY over the `status` index: done runs, nearly all of the table, are never read."""
+    One GROUP BY over the `status` index: done runs, nearly all of the table, are never read. The caller
+    sets the scope (row-level security: the system scope sees every area's runs)."""
     since = case((JobRun.status == JobStatus.running.value, JobRun.started_at), else_=JobRun.created_at)
     rows = await session.execute(
         select(JobRun.kind, JobRun.status, func.count(), func.extract("epoch", func.now() - func.min(since)))
@@ -176,22 +198,43 @@ async def run_stats(session: AsyncSession) -> list[RunStat]:
     return [RunStat(kind, status, int(n), float(age or 0)) for kind, status, n, age in rows.all()]
 
 
-async def runs_to_sweep(session: AsyncSession, *, stale_after: timedelta, limit: int = 500) -> list[JobRun]:
+def in_worker_area(worker_area: str) -> ColumnElement[bool]:
+    """The runs a worker confined to `worker_area` may sweep and execute ('' = every run).
+
+    A confined worker takes only runs inside its area, never platform-wide ones, so a county's worker
+    (or a test's) never executes another county's work."""
+    if not worker_area:
+        return true()
+    return within(JobRun.area_code, worker_area)
+
+
+def abandoned(stale_after: timedelta) -> ColumnElement[bool]:
+    """A `running` run whose worker is gone. A live worker holds the row lock for the whole run, so
+    callers combine this with SKIP LOCKED; the age only covers the instant between claim and lock."""
+    return (JobRun.status == JobStatus.running.value) & (
+        JobRun.started_at < func.now() - stale_after
+    )
+
+
+async def runs_to_sweep(
+    session: AsyncSession, *, stale_after: timedelta, worker_area: str = "", limit: int = 500
+) -> list[JobRun]:
     """Runs arq may have lost: never enqueued, queued too long, abandoned mid-run, or failed transiently.
 
     SKIP LOCKED leaves out the rows a live worker is executing right now.
     """
-    cutoff = datetime.now(UTC) - stale_after
+    cutoff = func.now() - stale_after
     stmt = (
         select(JobRun)
         .where(
             or_(
                 (JobRun.status == JobStatus.pending.value)
                 & (JobRun.enqueued_at.is_(None) | (JobRun.enqueued_at < cutoff)),
-                (JobRun.status == JobStatus.running.value) & (JobRun.started_at < cutoff),
+                abandoned(stale_after),
                 (JobRun.status == JobStatus.failed.value)
                 & (JobRun.enqueued_at.is_(None) | (JobRun.enqueued_at < cutoff)),
-            )
+            ),
+            in_worker_area(worker_area),
         )
         .order_by(JobRun.created_at)
         .limit(limit)

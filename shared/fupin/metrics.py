@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from fupin import jobs
+from fupin.db import ALL_AREAS, set_area_scope
 
 log = logging.getLogger("fupin.metrics")
 
@@ -110,7 +111,8 @@ class JobRunCollector(Collector):
             if time.monotonic() - self._at < self.ttl:
                 return
             try:
-                async with sessionmaker() as session:
+                async with sessionmaker() as session, session.begin():
+                    await set_area_scope(session, ALL_AREAS)  # every area's runs: an operator's figure
                     self._stats = await jobs.run_stats(session)
             except Exception:
                 # The scrape still answers (process and pool figures); these series go missing.

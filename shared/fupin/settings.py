@@ -41,8 +41,21 @@ class Settings(BaseSettings):
     bank_signature_window_seconds: int = Field(300, description="Accepted clock skew for signed bank posts (±).")
     max_body_bytes: int = Field(5 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
     job_timeout_seconds: int = Field(600, description="arq job timeout.")
-    job_stale_seconds: int = Field(120, description="A queued run not started after this long is re-enqueued.")
-    sweeper_interval_seconds: int = Field(60, description="How often the sweeper looks for lost or missed runs.")
+    job_stale_seconds: int = Field(
+        120,
+        description="A queued run not started after this long is re-enqueued; a running run whose worker died "
+        "is re-delivered once it started this long ago.",
+    )
+    sweeper_interval_seconds: int = Field(
+        30,
+        description="How often the sweeper looks for lost, abandoned or missed runs (a divisor of 60 s or of "
+        "60 min). A run whose worker was killed is re-delivered within job_stale_seconds + this.",
+    )
+    worker_area: str = Field(
+        "",
+        description="Confine a worker to one area code: it sweeps and executes only runs inside that area and "
+        "does not tick the platform-wide schedule. Empty: every run, and the schedule.",
+    )
     timezone: str = Field("Asia/Shanghai", description="Business day and quarter boundaries.")
     api_host: str = Field("127.0.0.1", description="`make run` API bind address.")
     api_port: int = Field(8000, description="`make run` API port.")

@@ -121,13 +121,13 @@ class TestRequestToLogsToJobs:
         assert _with(mine, event="about to fail", job_key=key)
         assert any("disk full" in line.get("exception", "") for line in mine)
 
-    async def test_area_comes_from_the_key_and_cron_runs_have_no_request(
+    async def test_the_line_names_the_runs_area_and_cron_runs_have_no_request(
         self, owner_sessionmaker, app_sessionmaker, test_settings, log_lines
     ):
         county = await new_county(owner_sessionmaker)
-        key = f"{AUDIT_VERIFY}:test:{county.code}:logs"
+        key = f"{AUDIT_VERIFY}:test:logs:{county.code}"
         async with owner_sessionmaker() as s, s.begin():
-            run, _ = await jobs.request_job(s, kind=AUDIT_VERIFY, key=key, requested_by="cron")
+            run, _ = await jobs.request_job(s, kind=AUDIT_VERIFY, key=key, area_code=county.code, requested_by="cron")
             assert run.request_id is None
         ctx = {"sessionmaker": app_sessionmaker, "settings": test_settings}
         assert await worker_main.run_job(ctx, key) == "done"

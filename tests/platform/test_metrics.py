@@ -157,7 +157,7 @@ class TestJobRuns:
         registry.register(collector)
         async with owner_sessionmaker() as s, s.begin():
             for i in range(2):
-                await jobs.request_job(s, kind=kind, key=f"{kind}:{i}")
+                await jobs.request_job(s, kind=kind, key=f"{kind}:{i}", area_code="")
         await collector.refresh(app_sessionmaker)
         assert _value(registry, "fupin_job_runs", kind=kind, status="pending") == 2
         assert _value(registry, "fupin_job_runs_oldest_age_seconds", kind=kind, status="pending") >= 0
@@ -176,14 +176,14 @@ class TestJobRuns:
         registry.register(collector)
         await collector.refresh(app_sessionmaker)
         async with owner_sessionmaker() as s, s.begin():
-            await jobs.request_job(s, kind=kind, key=f"{kind}:0")
+            await jobs.request_job(s, kind=kind, key=f"{kind}:0", area_code="")
         await collector.refresh(app_sessionmaker)
         assert registry.get_sample_value("fupin_job_runs", {"kind": kind, "status": "pending"}) is None
 
     async def test_api_metrics_reads_job_runs_at_scrape(self, client, owner_sessionmaker):
         kind = f"test.metrics.{uuid.uuid4().hex[:8]}"
         async with owner_sessionmaker() as s, s.begin():
-            await jobs.request_job(s, kind=kind, key=f"{kind}:0")
+            await jobs.request_job(s, kind=kind, key=f"{kind}:0", area_code="")
         api_metrics.JOB_RUNS._at = float("-inf")  # the 5-second cache may hold an earlier scrape
         text = (await client.get("/metrics")).text
         assert _samples(text)[("fupin_job_runs", (("kind", kind), ("status", "pending")))] == 1
@@ -197,7 +197,7 @@ class TestWorker:
         county = await new_county(owner_sessionmaker)
         ok_key, bad_key = f"{AUDIT_VERIFY}:test:{county.code}:ok", f"{AUDIT_VERIFY}:test:{county.code}:bad"
         async with owner_sessionmaker() as s, s.begin():
-            await jobs.request_job(s, kind=AUDIT_VERIFY, key=ok_key)
+            await jobs.request_job(s, kind=AUDIT_VERIFY, key=ok_key, area_code=county.code)
         done0 = _value(reg, "fupin_job_executions_total", kind=AUDIT_VERIFY, outcome="done")
         hist0 = _value(reg, "fupin_job_execution_seconds_count", kind=AUDIT_VERIFY, outcome="done")
         failed0 = _value(reg, "fupin_job_failures_total", kind=AUDIT_VERIFY, outcome="failed")
@@ -211,7 +211,7 @@ class TestWorker:
 
         monkeypatch.setitem(jobs._HANDLERS, AUDIT_VERIFY, failing)
         async with owner_sessionmaker() as s, s.begin():
-            await jobs.request_job(s, kind=AUDIT_VERIFY, key=bad_key)
+            await jobs.request_job(s, kind=AUDIT_VERIFY, key=bad_key, area_code=county.code)
         assert await worker_main.run_job(ctx, bad_key) == "failed"
         assert _value(reg, "fupin_job_failures_total", kind=AUDIT_VERIFY, outcome="failed") == failed0 + 1
 

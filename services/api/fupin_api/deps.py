@@ -16,6 +16,7 @@ from fupin.areas.scope import scope_pattern
 from fupin.auth import service as auth_service
 from fupin.auth.permissions import Perm, require
 from fupin.auth.principal import Principal
+from fupin.db import unit_of_work
 from fupin.errors import Unauthorized
 from fupin.settings import Settings
 
@@ -54,7 +55,7 @@ async def enqueue_jobs(request: Request, keys: list[str]) -> None:
     try:
         for key in keys:
             await pool.enqueue_job("run_job", key, _job_id=key)
-        async with request.app.state.sessionmaker() as session, session.begin():
+        async with unit_of_work(request.app.state.sessionmaker) as session:
             await jobs.mark_enqueued(session, keys)
     except Exception:  # the outbox row is committed; the sweeper will deliver it
         log.warning("enqueue failed for %s; left to the sweeper", keys, exc_info=True)

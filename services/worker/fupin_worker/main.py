@@ -13,9 +13,10 @@ from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fupin import jobs, logs
-from fupin.db import app_url, make_engine, make_sessionmaker
+from fupin.db import ALL_AREAS, app_url, make_engine, make_sessionmaker, set_area_scope
 from fupin.settings import get_settings
 from fupin_worker import metrics, runner, sweeper
 
@@ -66,10 +67,9 @@ async def run_job(ctx: dict[str, Any], key: str) -> str:
 
     Every line logged while the run executes carries the id of the API request that created it."""
     sessionmaker = ctx["sessionmaker"]
-    async with sessionmaker() as session:
-        before = await jobs.run_summary(session, key)
+    before = await _summary(sessionmaker, key)
     kind = before.kind if before else "unknown"
-    fields: dict[str, Any] = {"job_key": key, "kind": kind, "area": jobs.area_in_key(key)}
+    fields: dict[str, Any] = {"job_key": key, "kind": kind, "area": before.area_code or None if before else None}
     if before is not None and before.request_id:
         fields["request_id"] = before.request_id
     with logs.bind(**fields):
@@ -82,14 +82,19 @@ async def run_job(ctx: dict[str, Any], key: str) -> str:
             raise
         elapsed = time.perf_counter() - started
         metrics.observe_execution(kind, outcome, elapsed)
-        async with sessionmaker() as session:
-            after = await jobs.run_summary(session, key)
+        after = await _summary(sessionmaker, key)
         log.log(
             _LEVELS.get(outcome, logging.INFO), "job.run", outcome=outcome, attempt=after.attempts if after else None,
             status=after.status if after else None, duration_ms=_ms(started),
             error=after.last_error if after and outcome in ("failed", "dead") else None,
         )
     return outcome
+
+
+async def _summary(sessionmaker: async_sessionmaker[AsyncSession], key: str) -> jobs.RunSummary | None:
+    async with sessionmaker() as session, session.begin():
+        await set_area_scope(session, ALL_AREAS)
+        return await jobs.run_summary(session, key)
 
 
 _LEVELS = {"failed": logging.WARNING, "dead": logging.ERROR}  # warning: retried by the sweeper; error: needs a person
@@ -112,9 +117,12 @@ _loads = jobs.job_loads
 _settings = get_settings()
 
 
+_minute, _second = sweeper.cron_fields(_settings.sweeper_interval_seconds)
+
+
 class WorkerSettings:
     functions = [run_job]
-    cron_jobs = [cron(sweep, second={0, 30}, unique=True, run_at_startup=False)]
+    cron_jobs = [cron(sweep, minute=_minute, second=_second, unique=True, run_at_startup=False)]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = RedisSettings.from_dsn(_settings.redis_url or "redis://127.0.0.1:6379/0")

@@ -1,7 +1,7 @@
 """ops: the request that asked for a job run
 
 Revision ID: o0100
-Revises: 0070
+Revises: 0080
 Create Date: 2026-12-01 13:00:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'o0100'
-down_revision: str | Sequence[str] | None = '0070'
+down_revision: str | Sequence[str] | None = '0080'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

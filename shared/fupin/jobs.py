@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from fupin import logs
 from fupin.areas.scope import within
@@ -46,12 +46,24 @@ class JobStatus(StrEnum):
     done = "done"
     failed = "failed"  # transient failure: the sweeper retries
     dead = "dead"  # failed for good (a domain refusal or too many attempts); needs a person
+    waiting = "waiting"  # its input is not ready: delivered again when the run `waiting_for` is done
+
+
+class NotReady(Exception):
+    """Raised by a handler whose input does not exist yet. The run becomes `waiting` (no attempt spent,
+    nothing for a person to do) and is delivered again when the run keyed `waiting_for` is done."""
+
+    def __init__(self, reason: str, *, waiting_for: str | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.waiting_for = waiting_for
 
 
 class JobRun(UUIDPk, Base):
     __tablename__ = "job_run"
     __table_args__ = (
         Index("ix_job_run_request_id", "request_id", postgresql_where=text("request_id IS NOT NULL")),
+        Index("ix_job_run_waiting_for", "waiting_for", postgresql_where=text("status = 'waiting'")),
     )
 
     kind: Mapped[str] = mapped_column(String(64), index=True)
@@ -63,6 +75,9 @@ class JobRun(UUIDPk, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     enqueues: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Only while `waiting`: why, and the key of the run whose completion releases this one.
+    waiting_reason: Mapped[str | None] = mapped_column(Text)
+    waiting_for: Mapped[str | None] = mapped_column(String(200))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     requested_by: Mapped[str] = mapped_column(String(64), default="system")
     # The API request whose transaction created the run; the worker logs it with every line of the run.
@@ -147,12 +162,15 @@ class RunSummary:
     attempts: int
     request_id: str | None
     last_error: str | None
+    waiting_reason: str | None
+    waiting_for: str | None
 
 
 async def run_summary(session: AsyncSession, key: str) -> RunSummary | None:
     """What the worker's log line says about a run (no lock: a reading, not a claim; the caller sets the scope)."""
     row = (await session.execute(
-        select(JobRun.kind, JobRun.area_code, JobRun.status, JobRun.attempts, JobRun.request_id, JobRun.last_error)
+        select(JobRun.kind, JobRun.area_code, JobRun.status, JobRun.attempts, JobRun.request_id, JobRun.last_error,
+               JobRun.waiting_reason, JobRun.waiting_for)
         .where(JobRun.key == key)
     )).first()
     return RunSummary(*row) if row is not None else None
@@ -161,6 +179,43 @@ async def run_summary(session: AsyncSession, key: str) -> RunSummary | None:
 def requested_keys(session: AsyncSession) -> list[str]:
     keys: list[str] = session.info.pop("requested_jobs", [])
     return keys
+
+
+def arq_job_id(key: str, enqueues: int) -> str:
+    """A fresh arq id for each delivery: arq refuses an id whose earlier result it still keeps."""
+    return key if enqueues == 0 else f"{key}#{enqueues}"
+
+
+async def enqueue_counts(session: AsyncSession, keys: list[str]) -> dict[str, int]:
+    rows = await session.execute(select(JobRun.key, JobRun.enqueues).where(JobRun.key.in_(keys)))
+    return {key: int(n) for key, n in rows.all()}
+
+
+async def record_waiting(session: AsyncSession, run: JobRun, *, reason: str, waiting_for: str | None) -> bool:
+    """Park `run` until the run keyed `waiting_for` is done; the delivery spends no attempt.
+
+    Returns True when that run is already done (it finished while this one looked): the run is then
+    pending again at once, to be delivered now rather than wait for a release that already happened."""
+    run.attempts = max(run.attempts - 1, 0)
+    run.finished_at = datetime.now(UTC)
+    awaited = await session.scalar(select(JobRun.status).where(JobRun.key == waiting_for)) if waiting_for else None
+    if awaited == JobStatus.done.value:
+        run.status, run.waiting_reason, run.waiting_for, run.enqueued_at = JobStatus.pending.value, None, None, None
+        return True
+    run.status, run.waiting_reason, run.waiting_for = JobStatus.waiting.value, reason, waiting_for
+    return False
+
+
+async def release_waiting(session: AsyncSession, done_key: str) -> list[str]:
+    """In the transaction that marks `done_key` done: the runs waiting for it become pending; returns
+    their keys, for the caller to deliver after its commit (the sweeper delivers them otherwise)."""
+    rows = await session.execute(
+        update(JobRun)
+        .where(JobRun.status == JobStatus.waiting.value, JobRun.waiting_for == done_key)
+        .values(status=JobStatus.pending.value, waiting_reason=None, waiting_for=None, enqueued_at=None)
+        .returning(JobRun.key)
+    )
+    return list(rows.scalars().all())
 
 
 async def mark_enqueued(session: AsyncSession, keys: list[str]) -> None:
@@ -219,11 +274,19 @@ def abandoned(stale_after: timedelta) -> ColumnElement[bool]:
 async def runs_to_sweep(
     session: AsyncSession, *, stale_after: timedelta, worker_area: str = "", limit: int = 500
 ) -> list[JobRun]:
-    """Runs arq may have lost: never enqueued, queued too long, abandoned mid-run, or failed transiently.
+    """Runs arq may have lost: never enqueued, queued too long, abandoned mid-run, or failed transiently;
+    and waiting runs whose awaited run is done (a release that raced the wait) or that await nothing
+    named (they are tried again like a transient failure).
 
     SKIP LOCKED leaves out the rows a live worker is executing right now.
     """
     cutoff = func.now() - stale_after
+    awaited = aliased(JobRun)
+    awaited_done = (
+        select(awaited.id)
+        .where(awaited.key == JobRun.waiting_for, awaited.status == JobStatus.done.value)
+        .exists()
+    )
     stmt = (
         select(JobRun)
         .where(
@@ -233,6 +296,8 @@ async def runs_to_sweep(
                 abandoned(stale_after),
                 (JobRun.status == JobStatus.failed.value)
                 & (JobRun.enqueued_at.is_(None) | (JobRun.enqueued_at < cutoff)),
+                (JobRun.status == JobStatus.waiting.value)
+                & (awaited_done | (JobRun.waiting_for.is_(None) & (JobRun.enqueued_at.is_(None) | (JobRun.enqueued_at < cutoff)))),
             ),
             in_worker_area(worker_area),
         )

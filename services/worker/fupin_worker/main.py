@@ -75,7 +75,9 @@ async def run_job(ctx: dict[str, Any], key: str) -> str:
     with logs.bind(**fields):
         started = time.perf_counter()
         try:
-            outcome = await runner.execute(sessionmaker, ctx["settings"], key)
+            outcome = await runner.execute(
+                sessionmaker, ctx["settings"], key, deliver=(lambda keys: _deliver(ctx, keys)) if "redis" in ctx else None
+            )
         except Exception:
             metrics.observe_execution(kind, "error", time.perf_counter() - started)
             log.exception("job.run", outcome="error", duration_ms=_ms(started))
@@ -87,8 +89,24 @@ async def run_job(ctx: dict[str, Any], key: str) -> str:
             _LEVELS.get(outcome, logging.INFO), "job.run", outcome=outcome, attempt=after.attempts if after else None,
             status=after.status if after else None, duration_ms=_ms(started),
             error=after.last_error if after and outcome in ("failed", "dead") else None,
+            waiting_for=after.waiting_for if after else None,
+            waiting_reason=after.waiting_reason if after else None,
         )
     return outcome
+
+
+async def _deliver(ctx: dict[str, Any], keys: list[str]) -> None:
+    """Hand runs that just became pending (released from waiting) to arq; if that fails, the sweeper will."""
+    try:
+        async with ctx["sessionmaker"]() as session, session.begin():
+            await set_area_scope(session, ALL_AREAS)
+            counts = await jobs.enqueue_counts(session, keys)
+            for key in keys:
+                await ctx["redis"].enqueue_job("run_job", key, _job_id=jobs.arq_job_id(key, counts.get(key, 0)))
+            await jobs.mark_enqueued(session, keys)
+        log.info("job.released", released=keys)
+    except Exception:
+        log.warning("job.release_delivery_failed", released=keys, exc_info=True)
 
 
 async def _summary(sessionmaker: async_sessionmaker[AsyncSession], key: str) -> jobs.RunSummary | None:

@@ -27,12 +27,14 @@ class JobRunRead(FupinSchema):
     kind: str
     key: str
     area_code: str
-    status: str
+    status: str = Field(description="pending, running, waiting (inputs not ready), done, failed (retried), dead")
     attempts: int
     last_error: str | None
     result: dict[str, Any] | None
     requested_by: str
     request_id: str | None = Field(None, description="X-Request-ID of the API request that created the run")
+    waiting_reason: str | None = Field(None, description="While waiting: why the run cannot start yet")
+    waiting_for: str | None = Field(None, description="While waiting: the key of the run whose completion starts it")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -39,7 +39,8 @@ JOB_FAILURES = Counter(
 )
 SWEEPER_RECOVERIES = Counter(
     "fupin_sweeper_redelivered_total",
-    "Runs the sweeper handed to the queue again: never enqueued, queued too long, abandoned or failed",
+    "Runs the sweeper handed to the queue: never enqueued (including the scheduled runs its tick just "
+    "created), queued too long, abandoned mid-run, failed transiently, or waiting on a run already done",
     registry=REGISTRY,
 )
 

@@ -56,17 +56,17 @@ def _pool_waiters(pool: Any) -> int:
 
 
 class PoolCollector(Collector):
-    """SQLAlchemy pool figures read at scrape time, one label value per tracked engine."""
+    """SQLAlchemy pool figures read at scrape time, one label value per pool name (summed over the
+    engines tracked under that name, e.g. two app instances in one test process)."""
 
     def __init__(self) -> None:
-        self._engines: dict[str, AsyncEngine] = {}
+        self._engines: dict[int, tuple[str, AsyncEngine]] = {}
 
     def track(self, name: str, engine: AsyncEngine) -> None:
-        self._engines[name] = engine
+        self._engines[id(engine)] = (name, engine)
 
-    def untrack(self, name: str, engine: AsyncEngine) -> None:
-        if self._engines.get(name) is engine:
-            del self._engines[name]
+    def untrack(self, engine: AsyncEngine) -> None:
+        self._engines.pop(id(engine), None)
 
     FAMILIES = (
         ("fupin_db_pool_size", "Configured pool size (connections kept open)"),
@@ -79,13 +79,16 @@ class PoolCollector(Collector):
         return [GaugeMetricFamily(name, doc, labels=["pool"]) for name, doc in self.FAMILIES]
 
     def collect(self) -> list[GaugeMetricFamily]:
-        size, in_use, overflow, waiting = families = self.describe()
-        for name, engine in self._engines.items():
+        figures: dict[str, list[float]] = {}
+        for name, engine in list(self._engines.values()):
             pool: Any = engine.sync_engine.pool
-            size.add_metric([name], float(pool.size()))
-            in_use.add_metric([name], float(pool.checkedout()))
-            overflow.add_metric([name], float(max(pool.overflow(), 0)))
-            waiting.add_metric([name], float(_pool_waiters(pool)))
+            sums = figures.setdefault(name, [0.0, 0.0, 0.0, 0.0])
+            for i, value in enumerate((pool.size(), pool.checkedout(), max(pool.overflow(), 0), _pool_waiters(pool))):
+                sums[i] += value
+        families = self.describe()
+        for name, values in figures.items():
+            for family, value in zip(families, values, strict=True):
+                family.add_metric([name], value)
         return families
 
 

@@ -144,9 +144,26 @@ class TestDatabasePool:
             await first.close()
             assert _value(registry, "fupin_db_pool_in_use", pool="probe") == 0
         finally:
-            collector.untrack("probe", engine)
+            collector.untrack(engine)
             await engine.dispose()
         assert _value(registry, "fupin_db_pool_in_use", pool="probe") == 0
+
+
+    async def test_an_engine_that_goes_away_leaves_the_others_of_its_name_reported(self, test_settings):
+        first = make_engine(test_settings.database_url, name="fupin-tests-pool-a", pool_size=2)
+        second = make_engine(test_settings.database_url, name="fupin-tests-pool-b", pool_size=3)
+        registry = new_registry()
+        collector = PoolCollector()
+        registry.register(collector)
+        collector.track("api", first)
+        collector.track("api", second)  # a second app in the same process (tests do this)
+        assert _value(registry, "fupin_db_pool_size", pool="api") == 5
+        collector.untrack(second)
+        assert _value(registry, "fupin_db_pool_size", pool="api") == 2
+        collector.untrack(first)
+        assert registry.get_sample_value("fupin_db_pool_size", {"pool": "api"}) is None
+        await first.dispose()
+        await second.dispose()
 
 
 class TestJobRuns:

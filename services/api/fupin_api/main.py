@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         finally:
             if app.state.arq is not None:
                 await app.state.arq.aclose()
-            metrics.POOL.untrack("api", engine)
+            metrics.POOL.untrack(engine)
             await engine.dispose()
 
     app = FastAPI(

@@ -58,7 +58,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     if (server := ctx.pop("metrics_server", None)) is not None:
         server.shutdown()
         server.server_close()
-    metrics.POOL.untrack("worker", ctx["engine"])
+    metrics.POOL.untrack(ctx["engine"])
     await ctx["engine"].dispose()
 
 

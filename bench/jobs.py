@@ -45,10 +45,11 @@ async def repayment_rate_query(ctx: BenchContext) -> str:
 
 
 async def audit_verify(ctx: BenchContext) -> str:
-    from fupin.audit import service as audit
+    from fupin.audit import sealer
+    from fupin.settings import get_settings
 
     async with ctx.owner_session() as session:
-        report = await audit.verify_chain(session)
+        report = await sealer.verify(session, key=get_settings().audit_checkpoint_key)
     return f"{report.rows:,} audit rows, ok={report.ok}"
 
 

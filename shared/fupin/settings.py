@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         description="Confine a worker to one area code: it sweeps and executes only runs inside that area and "
         "does not tick the platform-wide schedule. Empty: every run, and the schedule.",
     )
+    audit_checkpoint_key: str = Field(
+        "dev-audit-checkpoint-key-change-me-0123456789",
+        description="HMAC key signing audit chain checkpoints. Keep it outside the database (a secret store): "
+        "whoever holds it could forge checkpoints. Changing it makes older checkpoints unverifiable.",
+    )
+    audit_seal_interval_seconds: int = Field(
+        5, description="How often the worker seals new audit rows into their county chains (seal lag bound)."
+    )
     timezone: str = Field("Asia/Shanghai", description="Business day and quarter boundaries.")
     api_host: str = Field("127.0.0.1", description="`make run` API bind address.")
     api_port: int = Field(8000, description="`make run` API port.")

@@ -49,9 +49,10 @@ class ScrapeReading(Protocol):
     async def refresh(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None: ...
 
 
-# Refreshed by /metrics before rendering. Hook for the audit seal lag: the audit redesign registers a
-# collector for `fupin_audit_seal_lag_seconds` on REGISTRY and appends it here (the alert rule in
-# deploy/prometheus/alerts.yml is waiting for it); until then the API does not export that gauge.
+# Refreshed by /metrics before rendering. Hook for the audit seal lag, which the audit work owns: a
+# collector for `fupin_audit_seal_lag_seconds` reading `fupin.audit.sealer.seal_lag` (like JobRunCollector
+# reads job_run) is registered on REGISTRY and appended here; the alert rule in
+# deploy/prometheus/alerts.yml is waiting for it. Until then the API does not export that gauge.
 DB_READINGS: list[ScrapeReading] = [JOB_RUNS]
 
 

@@ -1,7 +1,7 @@
 """ops: the request that asked for a job run; runs that wait for their input
 
 Revision ID: o0100
-Revises: 0080
+Revises: 0090
 Create Date: 2026-12-01 13:00:00
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'o0100'
-down_revision: str | Sequence[str] | None = '0080'
+down_revision: str | Sequence[str] | None = '0090'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -19,7 +19,6 @@ PACKAGES = [ROOT / "shared" / "fupin", ROOT / "services" / "api" / "fupin_api", 
 # Declared and needed, but loaded by something else than an import statement in our code.
 NOT_IMPORTED = {
     "uvicorn": "the API server: a command in deploy/, docker-compose.yml and `fupin run` (python -m uvicorn)",
-    "asyncpg": "the PostgreSQL driver SQLAlchemy loads from the postgresql+asyncpg:// URL",
     "python-multipart": "FastAPI imports it to parse the OAuth2 password form of /auth/token",
 }
 

@@ -178,25 +178,29 @@ def export_openapi(out: Path = Path("openapi/openapi.json")) -> None:
 @app.command()
 def run(with_worker: bool = True) -> None:
     """Development run: embedded PostgreSQL/Redis when no URLs are set, migrations, API and one worker."""
-    from fupin.devservers import start_embedded_postgres, start_embedded_redis
+    from fupin.devservers import DevDependencyMissing, start_embedded_postgres, start_embedded_redis
     from fupin.migrate import upgrade
 
     settings = get_settings()
     env = dict(os.environ)
     data = Path(settings.data_dir)
     redis_proc = None
-    if not settings.database_url:
-        env["FUPIN_DATABASE_URL"] = start_embedded_postgres(data / "pg", stop_at_exit=True)
-        typer.echo(f"embedded PostgreSQL: {env['FUPIN_DATABASE_URL']}")
-    if not settings.redis_url:
-        env["FUPIN_REDIS_URL"], redis_proc = start_embedded_redis(data / "redis")
-        typer.echo(f"embedded Redis: {env['FUPIN_REDIS_URL']}")
+    try:
+        if not settings.database_url:
+            env["FUPIN_DATABASE_URL"] = start_embedded_postgres(data / "pg", stop_at_exit=True)
+            typer.echo(f"embedded PostgreSQL: {env['FUPIN_DATABASE_URL']}")
+        if not settings.redis_url:
+            env["FUPIN_REDIS_URL"], redis_proc = start_embedded_redis(data / "redis")
+            typer.echo(f"embedded Redis: {env['FUPIN_REDIS_URL']}")
+    except DevDependencyMissing as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     upgrade(env["FUPIN_DATABASE_URL"])
     # An empty database gets the demo county, so a newcomer sees a living system at once.
     subprocess.run([sys.executable, "-m", "fupin.cli", "seed-demo"], env=env, check=True)
     procs = [subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "fupin_api.asgi:app", "--host", settings.api_host, "--port",
-         str(settings.api_port)], env=env,
+         str(settings.api_port), "--no-access-log"], env=env,
     )]
     if with_worker:
         procs.append(subprocess.Popen([sys.executable, "-m", "arq", "fupin_worker.main.WorkerSettings"], env=env))

@@ -22,6 +22,8 @@ def app_url(settings: Settings) -> str:
     """The non-owner role's URL: RLS is bypassed by table owners, so the app must not be one."""
     if settings.app_database_url:
         return settings.app_database_url
+    if not settings.database_url:
+        raise RuntimeError("set FUPIN_APP_DATABASE_URL (API and worker) or FUPIN_DATABASE_URL (development)")
     url = make_url(settings.database_url).set(username=settings.db_app_role)
     url = url.set(password=settings.db_app_password or None)
     return url.render_as_string(hide_password=False)

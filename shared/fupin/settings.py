@@ -72,6 +72,20 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="`make run` API bind address.")
     api_port: int = Field(8000, description="`make run` API port.")
     data_dir: str = Field(".data", description="Where embedded PostgreSQL and Redis keep their files.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level written to the logs (API, worker)."
+    )
+    log_format: Literal["json", "console"] = Field(
+        "json", description="json: one JSON object per line (production); console: key=value lines for a terminal."
+    )
+    metrics_token: str = Field(
+        "",
+        description="When set, /metrics (API and worker) answers only requests with `Authorization: Bearer <token>`. "
+        "Empty: open; restrict it with a NetworkPolicy instead.",
+    )
+    worker_metrics_port: int = Field(
+        0, description="Port on which the worker serves its own /metrics (0: off)."
+    )
     fault_sleep_seconds: float = Field(
         0.0, description="Test fault hook: the worker sleeps this long inside a job's transaction before committing."
     )

@@ -332,6 +332,30 @@ class TestKill:
 
 
 class TestOrder:
+    async def test_a_waiting_preallocation_starts_when_its_allocation_is_done(
+        self, client, owner_sessionmaker, app_sessionmaker, test_settings
+    ):
+        sm = owner_sessionmaker
+        county, town, _loans, _ = await arrange(sm)
+        fin = await token_for(sm, test_settings, role=Role.finance_bureau, area_code=county.code)
+        pre = (await client.post("/subsidy-runs", headers=fin,
+                                 json={"township_code": town, "quarter": Q3, "phase": "preallocation"})).json()
+        assert await runner.execute(app_sessionmaker, test_settings, pre["job_key"]) == "waiting"
+        alloc = (await client.post("/subsidy-runs", headers=fin,
+                                   json={"township_code": town, "quarter": Q3, "phase": "allocation"})).json()
+        delivered: list[list[str]] = []
+
+        async def deliver(keys: list[str]) -> None:
+            delivered.append(keys)
+
+        assert await runner.execute(app_sessionmaker, test_settings, alloc["job_key"], deliver=deliver) == "done"
+        assert delivered == [[pre["job_key"]]]  # released in the allocation's transaction, handed over after it
+        detail = (await client.get(f"/subsidy-runs/{pre['id']}", headers=fin)).json()
+        assert (detail["job_status"], detail["waiting_for"]) == ("pending", None)
+        assert await runner.execute(app_sessionmaker, test_settings, pre["job_key"]) == "done"
+        detail = (await client.get(f"/subsidy-runs/{pre['id']}", headers=fin)).json()
+        assert (detail["status"], detail["job_status"], detail["attempts"]) == ("done", "done", 1)
+
     async def test_preallocation_waits_for_allocation_and_settlement_without_advance_tops_up(
         self, client, owner_sessionmaker, app_sessionmaker, test_settings
     ):
@@ -341,10 +365,13 @@ class TestOrder:
         r = await client.post("/subsidy-runs", headers=fin,
                               json={"township_code": town, "quarter": Q3, "phase": "preallocation"})
         pre_key = r.json()["job_key"]
-        assert await runner.execute(app_sessionmaker, test_settings, pre_key) == "failed"  # retried by the sweeper
+        # Not a failure: the run waits for the allocation, spends no attempt, and shows what it waits for.
+        assert await runner.execute(app_sessionmaker, test_settings, pre_key) == "waiting"
         detail = (await client.get(f"/subsidy-runs/{r.json()['id']}", headers=fin)).json()
-        assert (detail["status"], detail["job_status"]) == ("pending", "failed")
-        assert "allocation" in detail["last_error"]
+        assert (detail["status"], detail["job_status"], detail["attempts"]) == ("pending", "waiting", 0)
+        assert detail["waiting_for"] == f"subsidy.allocation:{town}:{Q3}"
+        assert "allocation" in detail["waiting_reason"]
+        assert detail["last_error"] is None
         # settlement with no advance at all: every fen comes down the chain as a top-up
         settle = await run_phase(client, app_sessionmaker, test_settings, fin, town, "settlement")
         run = (await client.get(f"/subsidy-runs/{settle}", headers=fin)).json()

@@ -10,10 +10,11 @@ from arq import create_pool
 from arq.connections import RedisSettings
 from fastapi import FastAPI
 
+from fupin import logs
 from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings
-from fupin_api import problems
+from fupin_api import metrics, problems
 from fupin_api.middleware import PlatformMiddleware
 from fupin_api.openapi import install_docs, operation_id
 from fupin_api.routes import ROUTERS
@@ -30,6 +31,7 @@ English (`detail`) and Chinese (`detail_zh`). Money is a decimal string in yuan.
 
 def create_app(settings: Settings | None = None, *, connect_redis: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    logs.configure_structlog()  # handlers are the process's business (asgi.py); this only routes structlog
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
             app_url(settings), name="fupin-api", pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout
         )
         app.state.engine = engine
+        metrics.POOL.track("api", engine)
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.arq = None
         if connect_redis and settings.redis_url:
@@ -52,6 +55,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         finally:
             if app.state.arq is not None:
                 await app.state.arq.aclose()
+            metrics.POOL.untrack(engine)
             await engine.dispose()
 
     app = FastAPI(

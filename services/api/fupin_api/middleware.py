@@ -1,4 +1,5 @@
-"""Request id, metrics by route template, body-size limit and security headers, as pure ASGI."""
+"""Request id, one access log line and metrics by route template, body-size limit and security headers,
+as pure ASGI."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fupin import logs
 from fupin_api.metrics import LATENCY, REQUESTS
+from fupin_api.problems import PROBLEM, Problem
+
+access_log = logs.get_logger("fupin.access")
+error_log = logs.get_logger("fupin.api")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -35,8 +41,12 @@ class PlatformMiddleware:
             return
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        with logs.request_context(request_id):
+            await self._handle(scope, receive, send, request_id)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         started = time.perf_counter()
-        status_holder: dict[str, Any] = {"status": 500}
+        status_holder: dict[str, Any] = {"status": 500, "started": False}
         headers = dict(scope.get("headers") or [])
         max_body = self.upload_limits.get(scope.get("path", ""), self.max_body)
         declared = headers.get(b"content-length")
@@ -58,6 +68,7 @@ class PlatformMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
             await send(message)
@@ -67,14 +78,47 @@ class PlatformMiddleware:
         except _TooLarge:
             await self._reject(send, request_id)
             status_holder["status"] = 413
+        except Exception:
+            # A bug. Answered and logged here, inside the request's context, rather than by Starlette's
+            # outermost error middleware: the traceback line carries the request id, the answer its header.
+            error_log.exception("request.unhandled_error", route=getattr(scope.get("route"), "path", "unmatched"))
+            if not status_holder["started"]:
+                await self._internal_error(send_wrapper, scope, request_id)
+            status_holder["status"] = 500
         self._observe(scope, status_holder["status"], started)
 
     @staticmethod
     def _observe(scope: Scope, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
         route = scope.get("route")
         template = getattr(route, "path", "unmatched")
         REQUESTS.labels(scope["method"], template, str(status)).inc()
-        LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
+        LATENCY.labels(scope["method"], template).observe(elapsed)
+        # deps.py puts the authenticated caller on request.state, which is this scope's "state" dict.
+        principal = scope.get("state", {}).get("principal")
+        access_log.info(
+            "request",
+            method=scope["method"],
+            route=template,
+            path=scope.get("path"),
+            status=status,
+            duration_ms=round(elapsed * 1000, 1),
+            user=getattr(principal, "username", None),
+            role=str(principal.role) if principal is not None else None,
+            area=getattr(principal, "area_code", None),
+        )
+
+    @staticmethod
+    async def _internal_error(send: Send, scope: Scope, request_id: str) -> None:
+        body = Problem(
+            title="Internal Server Error", status=500, code="internal", detail="internal error", detail_zh="内部错误",
+            instance=scope.get("path"), request_id=request_id,
+        ).model_dump_json(exclude_none=True).encode()
+        await send({
+            "type": "http.response.start", "status": 500,
+            "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": body})
 
     @staticmethod
     async def _reject(send: Send, request_id: str) -> None:

@@ -1,22 +1,28 @@
-"""arq WorkerSettings: one generic `run_job(key)` function, the sweeper on cron and at start-up."""
+"""arq WorkerSettings: one generic `run_job(key)` function, the sweeper on cron and at start-up.
+
+Run it as `arq --custom-log-dict fupin.logs.WORKER_LOG_CONFIG fupin_worker.main.WorkerSettings` so that
+arq's own first lines are JSON too; without the flag the logs become JSON at start-up.
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
+import time
 from typing import Any
 
 from arq import cron
 from arq.connections import RedisSettings
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from fupin import jobs
+from fupin import jobs, logs
 from fupin.areas.codes import prefix_of
 from fupin.audit import sealer
-from fupin.db import app_url, make_engine, make_sessionmaker, unit_of_work
+from fupin.db import ALL_AREAS, app_url, make_engine, make_sessionmaker, set_area_scope, unit_of_work
 from fupin.settings import Settings, get_settings
-from fupin_worker import runner, sweeper
+from fupin_worker import metrics, runner, sweeper
 
-log = logging.getLogger("fupin.worker")
+log = logs.get_logger("fupin.worker")
 
 # Domain modules whose @jobs.handler registrations the worker needs.
 HANDLER_MODULES = [
@@ -38,24 +44,91 @@ def _load_handlers() -> None:
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or get_settings()
+    logs.ensure_logging(settings.log_level, fmt=settings.log_format)
     _load_handlers()
     engine = make_engine(app_url(settings), name="fupin-worker", pool_size=4)
+    metrics.POOL.track("worker", engine)
     ctx["settings"] = settings
     ctx["engine"] = engine
     ctx["sessionmaker"] = make_sessionmaker(engine)
-    await sweeper.sweep(ctx["sessionmaker"], settings, ctx["redis"])
+    if settings.worker_metrics_port:
+        ctx["metrics_server"] = metrics.serve(settings.worker_metrics_port, token=settings.metrics_token)
+        log.info("worker.metrics_serving", port=settings.worker_metrics_port, token_required=bool(settings.metrics_token))
+    await sweep(ctx)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if (server := ctx.pop("metrics_server", None)) is not None:
+        server.shutdown()
+        server.server_close()
+    metrics.POOL.untrack(ctx["engine"])
     await ctx["engine"].dispose()
 
 
 async def run_job(ctx: dict[str, Any], key: str) -> str:
-    return await runner.execute(ctx["sessionmaker"], ctx["settings"], key)
+    """One delivery of `key`, with one log line (key, kind, area, attempt, outcome, duration) and metrics.
+
+    Every line logged while the run executes carries the id of the API request that created it."""
+    sessionmaker = ctx["sessionmaker"]
+    before = await _summary(sessionmaker, key)
+    kind = before.kind if before else "unknown"
+    fields: dict[str, Any] = {"job_key": key, "kind": kind, "area": before.area_code or None if before else None}
+    if before is not None and before.request_id:
+        fields["request_id"] = before.request_id
+    with logs.bind(**fields):
+        started = time.perf_counter()
+        try:
+            outcome = await runner.execute(
+                sessionmaker, ctx["settings"], key, deliver=(lambda keys: _deliver(ctx, keys)) if "redis" in ctx else None
+            )
+        except Exception:
+            metrics.observe_execution(kind, "error", time.perf_counter() - started)
+            log.exception("job.run", outcome="error", duration_ms=_ms(started))
+            raise
+        elapsed = time.perf_counter() - started
+        metrics.observe_execution(kind, outcome, elapsed)
+        after = await _summary(sessionmaker, key)
+        log.log(
+            _LEVELS.get(outcome, logging.INFO), "job.run", outcome=outcome, attempt=after.attempts if after else None,
+            status=after.status if after else None, duration_ms=_ms(started),
+            error=after.last_error if after and outcome in ("failed", "dead") else None,
+            waiting_for=after.waiting_for if after else None,
+            waiting_reason=after.waiting_reason if after else None,
+        )
+    return outcome
+
+
+async def _deliver(ctx: dict[str, Any], keys: list[str]) -> None:
+    """Hand runs that just became pending (released from waiting) to arq; if that fails, the sweeper will."""
+    try:
+        async with ctx["sessionmaker"]() as session, session.begin():
+            await set_area_scope(session, ALL_AREAS)
+            counts = await jobs.enqueue_counts(session, keys)
+            for key in keys:
+                await ctx["redis"].enqueue_job("run_job", key, _job_id=jobs.arq_job_id(key, counts.get(key, 0)))
+            await jobs.mark_enqueued(session, keys)
+        log.info("job.released", released=keys)
+    except Exception:
+        log.warning("job.release_delivery_failed", released=keys, exc_info=True)
+
+
+async def _summary(sessionmaker: async_sessionmaker[AsyncSession], key: str) -> jobs.RunSummary | None:
+    async with sessionmaker() as session, session.begin():
+        await set_area_scope(session, ALL_AREAS)
+        return await jobs.run_summary(session, key)
+
+
+_LEVELS = {"failed": logging.WARNING, "dead": logging.ERROR}  # warning: retried by the sweeper; error: needs a person
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
 
 
 async def sweep(ctx: dict[str, Any]) -> list[str]:
-    return await sweeper.sweep(ctx["sessionmaker"], ctx["settings"], ctx["redis"])
+    keys = await sweeper.sweep(ctx["sessionmaker"], ctx["settings"], ctx["redis"])
+    metrics.SWEEPER_RECOVERIES.inc(len(keys))
+    return keys
 
 
 async def seal_audit(ctx: dict[str, Any]) -> int:

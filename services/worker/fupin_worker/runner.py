@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,8 +19,14 @@ from fupin.settings import Settings
 log = logging.getLogger("fupin.worker")
 
 
-async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, key: str) -> str:
-    """Run the job `key` once. Returns what happened: done, already_done, busy, unknown, foreign, failed, dead."""
+Deliver = Callable[[list[str]], Awaitable[None]]
+
+
+async def execute(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, key: str, *, deliver: Deliver | None = None
+) -> str:
+    """Run the job `key` once. Returns what happened: done, already_done, busy, unknown, foreign, waiting,
+    failed, dead. `deliver` hands runs that became pending (released from waiting) to the queue after commit."""
     stale = timedelta(seconds=settings.job_stale_seconds)
     async with sessionmaker() as session, session.begin():
         await set_area_scope(session, ALL_AREAS)
@@ -30,7 +37,8 @@ async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
             select(jobs.JobRun.id)
             .where(
                 jobs.JobRun.key == key,
-                jobs.JobRun.status.in_([jobs.JobStatus.pending.value, jobs.JobStatus.failed.value])
+                jobs.JobRun.status.in_([jobs.JobStatus.pending.value, jobs.JobStatus.failed.value,
+                                        jobs.JobStatus.waiting.value])
                 | jobs.abandoned(stale),
                 jobs.in_worker_area(settings.worker_area),
             )
@@ -73,9 +81,17 @@ async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
             run.status = jobs.JobStatus.done.value
             run.result = result
             run.last_error = None
+            run.waiting_reason = run.waiting_for = None
             run.finished_at = datetime.now(UTC)
+            released = await jobs.release_waiting(session, key)
         log.info("job %s done: %s", key, result)
+        if released and deliver is not None:
+            await deliver(released)
         return "done"
+    except jobs.NotReady as exc:
+        if await _record_waiting(sessionmaker, key, exc) and deliver is not None:
+            await deliver([key])
+        return "waiting"
     except DomainError as exc:
         await _record_failure(sessionmaker, key, f"{exc.code}: {exc.message_en}", permanent=True)
         return "dead"
@@ -95,6 +111,15 @@ async def _record_failure(sessionmaker: async_sessionmaker[AsyncSession], key: s
         run.status = (jobs.JobStatus.dead if dead else jobs.JobStatus.failed).value
         run.last_error = error
         run.finished_at = datetime.now(UTC)
+
+
+async def _record_waiting(sessionmaker: async_sessionmaker[AsyncSession], key: str, exc: jobs.NotReady) -> bool:
+    async with sessionmaker() as session, session.begin():
+        await set_area_scope(session, ALL_AREAS)
+        run = await session.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key).with_for_update())
+        if run is None or run.status == jobs.JobStatus.done.value:
+            return False
+        return await jobs.record_waiting(session, run, reason=exc.reason, waiting_for=exc.waiting_for)
 
 
 def summary(result: Any) -> str:

@@ -35,7 +35,7 @@ async def sweep(sessionmaker: async_sessionmaker[AsyncSession], settings: Settin
         keys = []
         for run in runs:
             # A fresh arq id each time: arq refuses an id whose earlier result it still keeps.
-            job_id = run.key if run.enqueues == 0 else f"{run.key}#{run.enqueues}"
+            job_id = jobs.arq_job_id(run.key, run.enqueues)
             await redis.enqueue_job("run_job", run.key, _job_id=job_id)
             keys.append(run.key)
         await jobs.mark_enqueued(session, keys)

@@ -30,8 +30,17 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _bad_credentials() -> Unauthorized:
-    return Unauthorized("auth.bad_credentials", "wrong username or password", "用户名或密码错误")
+class BadCredentials(Unauthorized):
+    """Wrong username or password; `locked_out` is true on the attempt that locked the account (for
+    metrics only: the caller sees the same 401 either way)."""
+
+    def __init__(self, *, locked_out: bool = False) -> None:
+        super().__init__("auth.bad_credentials", "wrong username or password", "用户名或密码错误")
+        self.locked_out = locked_out
+
+
+def _bad_credentials(*, locked_out: bool = False) -> BadCredentials:
+    return BadCredentials(locked_out=locked_out)
 
 
 async def create_user(
@@ -75,11 +84,12 @@ async def authenticate(session: AsyncSession, *, settings: Settings, username: s
         await asyncio.to_thread(_hasher.verify, user.password_hash, password)
     except (VerificationError, InvalidHashError):
         user.failed_logins += 1
-        if user.failed_logins >= settings.login_max_failures:
+        locked_out = user.failed_logins >= settings.login_max_failures
+        if locked_out:
             user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
             user.failed_logins = 0
         # The failure count must survive the error response, so the caller commits it.
-        raise _bad_credentials() from None
+        raise _bad_credentials(locked_out=locked_out) from None
     if not user.active:
         raise _bad_credentials()
     user.failed_logins = 0

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from decimal import Decimal
 
-from openpyxl import Workbook
 from sqlalchemy import extract, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin import xlsx
 from fupin.areas.scope import in_scope, scoped
 from fupin.auth.principal import Principal
 from fupin.dividends import rules
@@ -68,10 +67,7 @@ ROSTER_HEADER = ["户编号 household_no", "户主 head", "村 village", "股金
 def roster_xlsx(detail: RunDetail) -> bytes:
     """The payment roster (花名册) as a workbook: one row per household, totals at the foot.
     Amounts are written as text so no spreadsheet float ever touches them."""
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "分红花名册"
+    wb, ws = xlsx.sheet("分红花名册")
     ws.append([f"{detail.pool_name} {detail.period}", f"run {detail.id}"])
     ws.append(ROSTER_HEADER)
     for ln in detail.lines:
@@ -80,9 +76,7 @@ def roster_xlsx(detail: RunDetail) -> bytes:
                    ln.persons, " / ".join(str(p) for p in per)])
     ws.append(["合计 total", "", "", "", "", str(detail.total), detail.persons,
                str(detail.per_person) if detail.per_person is not None else ""])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return xlsx.to_bytes(wb)
 
 
 async def household_dividends(

@@ -17,10 +17,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from openpyxl import Workbook
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin import xlsx
 from fupin.areas.codes import prefix_of
 from fupin.areas.models import Area
 from fupin.areas.scope import in_scope, visible
@@ -395,11 +395,8 @@ def write_roster(rows: list[tuple[Household, Member]], role: Role, fmt: str) -> 
         for h, m in rows:
             w.writerow(roster_values(h, m, role))
         return ("\ufeff" + buf.getvalue()).encode()  # BOM so Excel opens UTF-8
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("贫困户台账")
+    wb, ws = xlsx.sheet("贫困户台账")
     ws.append(EXPORT_HEADERS)
     for h, m in rows:
         ws.append(roster_values(h, m, role))
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx.to_bytes(wb)

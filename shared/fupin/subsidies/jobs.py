@@ -25,14 +25,10 @@ from fupin.ledger import service as ledger
 from fupin.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from fupin.subsidies import rules, sql
 from fupin.subsidies.models import SubsidyRun
-from fupin.subsidies.service import PHASES, ensure_run
+from fupin.subsidies.service import PHASES, ensure_run, job_key
 
 ZERO = Decimal("0.00")
 RATE_PARAM = bindparam("default_rate", value=rules.DEFAULT_RATE, type_=Numeric(9, 6))
-
-
-class NotReady(Exception):
-    """A transient refusal: the run is retried by the sweeper (e.g. pre-allocation before allocation)."""
 
 
 async def _accounts(session: AsyncSession, county: str, township: str) -> tuple[LedgerAccount, LedgerAccount, LedgerAccount]:
@@ -126,7 +122,9 @@ async def preallocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]
     allocated = await session.scalar(select(SubsidyRun.status).where(
         SubsidyRun.area_code == run.area_code, SubsidyRun.quarter == run.quarter, SubsidyRun.phase == "allocation"))
     if allocated != "done":
-        raise NotReady(f"allocation of {run.area_code} {q} is not done yet")
+        # Not an error: the pre-allocation waits, and the allocation's completion starts it again.
+        raise jobs.NotReady(f"allocation of {run.area_code} {q} is not done yet",
+                            waiting_for=job_key("allocation", run.area_code, str(q)))
     _, _, town = await _accounts(session, county, run.area_code)
     total = ZERO
     for coop_code, amount in await _expected(session, params):

@@ -46,7 +46,9 @@ class RunRead(FupinSchema):
     phase: str
     job_key: str
     status: str
-    job_status: str | None = None  # the worker's view: pending, running, done, failed, dead
+    job_status: str | None = None  # the worker's view: pending, running, waiting, done, failed, dead
+    waiting_for: str | None = Field(None, description="While waiting: the key of the run whose completion starts it")
+    waiting_reason: str | None = None
     attempts: int = 0
     last_error: str | None = None
     triggered_by: str

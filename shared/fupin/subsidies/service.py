@@ -125,6 +125,7 @@ def _view(run: SubsidyRun, job: jobs.JobRun | None) -> RunRead:
     view = RunRead.model_validate(run)
     if job is not None:
         view.job_status, view.attempts, view.last_error = job.status, job.attempts, job.last_error
+        view.waiting_for, view.waiting_reason = job.waiting_for, job.waiting_reason
     return view
 
 

@@ -8,6 +8,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from fupin.auth import service
 from fupin.auth.schemas import Token
 from fupin.errors import DomainError
+from fupin_api import metrics
 from fupin_api.deps import SessionDep, SettingsDep
 from fupin_api.problems import problem_responses
 
@@ -25,8 +26,9 @@ async def issue_token(
 ) -> Token:
     try:
         user = await service.authenticate(session, settings=settings, username=form.username, password=form.password)
-    except DomainError:
+    except DomainError as exc:
         # The failed-login counter must persist even though the request fails.
         await session.commit()
+        metrics.login_refused(exc)
         raise
     return Token(access_token=service.issue_token(user, settings), expires_in=settings.jwt_ttl_seconds)

@@ -27,6 +27,7 @@ from fupin.loans.schemas import (
     BankLineResult,
     BankLineResults,
 )
+from fupin_api import metrics
 from fupin_api.deps import Authorized, SessionDep, SettingsDep
 from fupin_api.problems import problem_responses
 
@@ -67,6 +68,7 @@ async def post_loan_events(
         response.status_code = results[0].http_status
     else:
         results = await bank_batch.post_bulk(session, principal=principal, client=client, raw_events=raw["events"])
+    metrics.count_bank_events_after_commit(session, (r.status for r in results))
     return BankEventResults(results=results)
 
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 from sqlalchemy import select
 
 from fupin import jobs
@@ -26,11 +27,14 @@ class JobRunRead(FupinSchema):
     kind: str
     key: str
     area_code: str
-    status: str
+    status: str = Field(description="pending, running, waiting (inputs not ready), done, failed (retried), dead")
     attempts: int
     last_error: str | None
     result: dict[str, Any] | None
     requested_by: str
+    request_id: str | None = Field(None, description="X-Request-ID of the API request that created the run")
+    waiting_reason: str | None = Field(None, description="While waiting: why the run cannot start yet")
+    waiting_for: str | None = Field(None, description="While waiting: the key of the run whose completion starts it")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -41,12 +45,15 @@ async def list_jobs(
     session: SessionDep,
     principal: Principal = Authorized(Perm.job_read),
     kind: Annotated[str | None, Query(max_length=64)] = None,
+    request_id: Annotated[str | None, Query(max_length=64, description="runs created by this API request")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[JobRunRead]:
     stmt = scoped(select(jobs.JobRun), principal, jobs.JobRun.area_code).order_by(jobs.JobRun.created_at.desc())
     stmt = stmt.limit(limit)
     if kind:
         stmt = stmt.where(jobs.JobRun.kind == kind)
+    if request_id:
+        stmt = stmt.where(jobs.JobRun.request_id == request_id)
     rows = (await session.scalars(stmt)).all()
     return Page[JobRunRead](items=[JobRunRead.model_validate(r) for r in rows])
 

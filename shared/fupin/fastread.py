@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pydantic_core
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
 
 from fupin.areas.scope import checked_pattern
@@ -32,14 +33,14 @@ _DIALECT = asyncpg_dialect()
 class Prepared:
     """A Core statement with named `bindparam`s, compiled once (on first use) to asyncpg SQL."""
 
-    def __init__(self, stmt: Executable) -> None:
+    def __init__(self, stmt: ClauseElement) -> None:
         self._stmt = stmt
         self._sql = ""
         self._names: tuple[str, ...] = ()
         self._fixed: dict[str, Any] = {}
 
     def _compile(self) -> None:
-        compiled = self._stmt.compile(dialect=_DIALECT)
+        compiled = _compile(self._stmt)
         # constants written into the statement (e.g. `relation != '户主'`) are binds with a value
         self._fixed = {name: b.effective_value for name, b in compiled.binds.items() if not b.required}
         self._sql, self._names = str(compiled), tuple(compiled.positiontup or ())
@@ -62,7 +63,7 @@ class Variants:
     """Prepared statements of one query in a few shapes (which filters are present, which sort), each
     built by `build(*key)` and compiled on first use."""
 
-    def __init__(self, build: Callable[..., Executable]) -> None:
+    def __init__(self, build: Callable[..., ClauseElement]) -> None:
         self._build = build
         self._by_key: dict[tuple[Any, ...], Prepared] = {}
 
@@ -73,24 +74,29 @@ class Variants:
         return prepared
 
 
-_COMPILED: dict[Any, Any] = {}
+def _compile(stmt: ClauseElement, **kw: Any) -> SQLCompiler:
+    return cast(SQLCompiler, stmt.compile(dialect=_DIALECT, **kw))
+
+
+_COMPILED: dict[Any, SQLCompiler] = {}
 _COMPILED_MAX = 500
 
 
-async def fetch_statement(conn: asyncpg.Connection, stmt: Executable) -> list[asyncpg.Record]:
+async def fetch_statement(conn: asyncpg.Connection, stmt: ClauseElement) -> list[asyncpg.Record]:
     """Any Core/ORM select the services build (values inline), run on the raw connection: compiled once per
     shape through SQLAlchemy's cache key, like SQLAlchemy's own compiled cache. For the rarer filter
     combinations; the hottest shapes use `Prepared`, which skips building the statement per request."""
     key = stmt._generate_cache_key()
     if key is None:  # not cacheable: compile every time
-        compiled = stmt.compile(dialect=_DIALECT)
+        compiled = _compile(stmt)
         params = compiled.construct_params()
     else:
-        compiled = _COMPILED.get(key.key)
-        if compiled is None:
+        cached = _COMPILED.get(key.key)
+        if cached is None:
             if len(_COMPILED) >= _COMPILED_MAX:
                 _COMPILED.clear()
-            compiled = _COMPILED[key.key] = stmt.compile(dialect=_DIALECT, cache_key=key)
+            cached = _COMPILED[key.key] = _compile(stmt, cache_key=key)
+        compiled = cached
         params = compiled.construct_params(extracted_parameters=key.bindparams)
     args = [params[name] for name in compiled.positiontup or ()]
     return list(await conn.fetch(str(compiled), *args))

@@ -74,7 +74,8 @@ async def page(
     key = sort.lstrip("-")
     if key not in queries.SORTS:
         raise RuleViolation("request.bad_sort", f"cannot sort by {key}", "不支持的排序字段")
-    value, rid = queries.decode_cursor(cursor, key) if cursor else (None, None)
+    after = queries.decode_cursor(cursor, key) if cursor else None
+    value, rid = after or (None, None)
     if queries.Filters(area=filters.area) == filters:
         lo, hi = principal_bounds(principal)
         if filters.area and not visible(principal, filters.area):
@@ -84,7 +85,7 @@ async def page(
             conn, lo=lo, hi=hi, area_lo=area_lo, area_hi=area_hi, c_value=value, c_id=rid, limit=limit + 1)
     else:
         rows = await fetch_statement(conn, queries.page_statement(
-            principal, filters, key=key, desc=desc, after=(value, rid) if cursor else None, limit=limit))
+            principal, filters, key=key, desc=desc, after=after, limit=limit))
     items = [record(r, SUMMARY) for r in rows[:limit]]
     nxt = queries.encode_cursor(items[-1][key], items[-1]["id"]) if len(rows) > limit else None
     return {"items": items, "next_cursor": nxt}

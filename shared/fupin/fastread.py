@@ -20,6 +20,7 @@ from typing import Any, cast
 import asyncpg
 import pydantic_core
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -105,10 +106,17 @@ async def fetch_statement(conn: asyncpg.Connection, stmt: ClauseElement) -> list
 @asynccontextmanager
 async def read_transaction(engine: AsyncEngine, *, scope: str, timeout_ms: int) -> AsyncIterator[asyncpg.Connection]:
     """A read-only transaction scoped to `scope` (an RLS pattern from `scope_pattern`) on a pooled
-    connection; committed on exit, rolled back (or the connection discarded) on error."""
+    connection; committed on exit, rolled back (or the connection discarded) on error. Database errors
+    leave as `DBAPIError`, like the ORM path's, so the API answers them the same way (503 when the
+    database is gone)."""
     begin = (f"BEGIN READ ONLY; SET LOCAL fupin.scope = '{checked_pattern(scope)}'; "
              f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-    fairy = await engine.raw_connection()
+    try:
+        fairy = await engine.raw_connection()
+    except Exception as error:  # a pool timeout stays what it is (503 service.busy)
+        if _from_database(engine, error):
+            raise _wrapped(error, begin) from error
+        raise
     conn: asyncpg.Connection = fairy.driver_connection
     try:
         await conn.execute(begin)
@@ -116,8 +124,19 @@ async def read_transaction(engine: AsyncEngine, *, scope: str, timeout_ms: int) 
         await conn.execute("COMMIT")
     except BaseException as error:
         await _discard_or_reset(fairy, conn, error)
+        if _from_database(engine, error):
+            raise _wrapped(error, begin, invalidated=conn.is_closed()) from error
         raise
     await greenlet_spawn(fairy.close)
+
+
+def _from_database(engine: AsyncEngine, error: BaseException) -> bool:
+    dbapi_error = engine.dialect.loaded_dbapi.Error
+    return isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError | OSError | TimeoutError | dbapi_error)
+
+
+def _wrapped(error: BaseException, statement: str, *, invalidated: bool = True) -> DBAPIError:
+    return DBAPIError(statement, None, error, connection_invalidated=invalidated)
 
 
 async def _discard_or_reset(fairy: Any, conn: asyncpg.Connection, error: BaseException) -> None:

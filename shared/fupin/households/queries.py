@@ -145,8 +145,16 @@ async def members_by_household(session: AsyncSession, ids: list[uuid.UUID]) -> d
 async def export_rows(
     session: AsyncSession, *, principal: Principal, filters: Filters, limit: int
 ) -> list[tuple[Household, Member]]:
-    """One row per active member of each matching household, IDs masked by the caller (see routes)."""
-    sub = filtered(principal, filters).with_only_columns(Household.id).limit(limit).scalar_subquery()
+    """One row per active member of each matching household, IDs masked by the caller (see routes).
+    More than `limit` households is refused (413 `export.too_large`), never cut short silently."""
+    matching = await session.scalar(select(func.count()).select_from(
+        filtered(principal, filters).with_only_columns(Household.id).limit(limit + 1).subquery()))
+    if (matching or 0) > limit:
+        raise RuleViolation(
+            "export.too_large", f"more than {limit:,} households match; narrow the filters (e.g. one township)",
+            f"符合条件的农户超过 {limit:,} 户,请缩小范围(如按乡镇导出)", status=413, extra={"limit": limit},
+        )
+    sub = filtered(principal, filters).with_only_columns(Household.id).scalar_subquery()
     stmt = (
         select(Household, Member).join(Member, and_(Member.household_id == Household.id, Member.active))
         .where(Household.id.in_(sub))

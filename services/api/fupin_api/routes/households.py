@@ -99,7 +99,7 @@ async def import_households(
 
 @router.get("/households/export", summary="Export the filtered roster as .xlsx or .csv (ID numbers masked per role)",
             response_model=None, response_class=Response, responses={
-                **problem_responses(403, 404),
+                **problem_responses(403, 404, 413),
                 200: {"content": {XLSX: {}, "text/csv": {}}, "description": "One row per member"},
             })
 async def export_households(

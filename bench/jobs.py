@@ -33,14 +33,15 @@ class JobBench:
 
 
 async def repayment_rate_query(ctx: BenchContext) -> str:
-    """Floor for the repayment-rate check: one aggregate over every loan, grouped by township."""
+    """Floor for the repayment-rate check: the check's own aggregate (loans due in 2025 and what was repaid
+    on them) as a bare SELECT, no writes, no policy lookup."""
+    from fupin.assessment.service import AGGREGATE_SQL, aggregate_params
+
     async with ctx.owner_session() as session:
-        rows = (await session.execute(text(
-            """SELECT township_code,
-                      sum(principal) FILTER (WHERE status IN ('repaid_on_time')) AS on_time,
-                      sum(principal) FILTER (WHERE status IN ('repaid_on_time', 'repaid_late', 'overdue')) AS due
-               FROM loan GROUP BY township_code"""
-        ))).all()
+        await session.execute(text("SELECT set_config('work_mem', '256MB', true)"))
+        rows = (await session.execute(AGGREGATE_SQL, aggregate_params(
+            area_code=ctx.townships[0][:2] + "0" * 10, start=date(2025, 1, 1), due_until=date(2025, 12, 31),
+            as_of=date(2025, 12, 31)))).all()
     return f"{len(rows):,} townships"
 
 

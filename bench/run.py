@@ -448,6 +448,9 @@ def render(
             f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.requests:,} | {r.errors} | "
             f"{r.rps / bare if bare else 0:.2f} | {r.rps / pk if pk else 0:.2f} |"
         )
+    lines += ["", "## Against the floors and goals (issue 13)", "",
+              "| route or job | now | floor | ratio | goal |", "|---|---:|---:|---:|---|"]
+    lines += _goal_rows(results, jobs)
     lines += ["", "## Jobs", "", "| job | seconds | result |", "|---|---:|---|"]
     lines += [f"| {name} | {secs:.2f} | {detail} |" for name, secs, detail in jobs]
     lines += ["", "## Memory (peak RSS)", "", "| process | MiB |", "|---|---:|"]
@@ -460,6 +463,38 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+ROUTE_GOALS = {
+    "GET /areas/{code}": (0.5, 150.0),
+    "GET /households/{id}": (0.5, 150.0),
+    "GET /households?area={village}&limit=50 (page of 50)": (0.3, 250.0),
+    "GET /areas?level=village&limit=50 (page of 50)": (0.3, 250.0),
+}
+JOB_GOALS = {  # job: (its floor in the same run, the largest ratio allowed)
+    "assessment: repayment-rate check, every township (run_checks)":
+        ("repayment rate per township (aggregate SELECT floor)", 1.5),
+}
+
+
+def _goal_rows(results: list[Result], jobs: list[tuple[str, float, str]]) -> list[str]:
+    pk = next((r for r in results if r.name.startswith("raw asyncpg")), None)
+    out = []
+    for r in results:
+        if r.name in ROUTE_GOALS and pk is not None and pk.rps:
+            share, p99 = ROUTE_GOALS[r.name]
+            ratio = r.rps / pk.rps
+            met = "met" if ratio >= share and r.p99_ms <= p99 else "MISSED"
+            out.append(f"| {r.name} | {r.rps:,.0f} req/s, p99 {r.p99_ms:.0f} ms | {pk.rps:,.0f} req/s (raw asyncpg PK) "
+                       f"| {ratio:.2f}× | ≥ {share}× and p99 ≤ {p99:.0f} ms: {met} |")
+    seconds = {name: secs for name, secs, _ in jobs}
+    for name, (floor, most) in JOB_GOALS.items():
+        if name in seconds and floor in seconds and seconds[floor] > 0:
+            ratio = seconds[name] / seconds[floor]
+            met = "met" if ratio <= most else "MISSED"
+            out.append(f"| {name} | {seconds[name]:.2f} s | {seconds[floor]:.2f} s (bare aggregate) | {ratio:.2f}× "
+                       f"| ≤ {most}×: {met} |")
+    return out
 
 
 KEPT = "\n---\n"

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     queue_name: str = Field("fupin:queue", description="arq queue name (tests use a private one).")
     jwt_secret: str = Field("change-me-in-production-0123456789abcdef", description="HS256 key for access tokens.")
     jwt_ttl_seconds: int = Field(900, description="Access-token lifetime.")
+    token_cache_seconds: float = Field(
+        5.0,
+        description="How long an API process trusts a user's cached token version, role, area and active flag "
+        "instead of reading the user row per request: a deactivation or password change made through another "
+        "process refuses the old tokens within this delay (the process that made it, at once). 0: read every time.",
+    )
     login_max_failures: int = Field(5, description="Failed logins before a user is locked out for login_lockout_seconds.")
     login_lockout_seconds: int = Field(300, description="Lockout after too many failed logins.")
     bank_signature_window_seconds: int = Field(300, description="Accepted clock skew for signed bank posts (±).")

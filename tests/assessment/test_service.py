@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from fupin.assessment import service
-from fupin.assessment.models import RepaymentCheck, RepaymentCheckLoan
+from fupin.assessment.models import RepaymentCheck
 from fupin.auth.principal import SYSTEM
 from tests.assessment.factories import make_loan, repay
 from tests.factories import new_county
@@ -101,15 +101,16 @@ class TestRunChecks:
         key = f"test:{county.code}:late"
         await _run(owner_sessionmaker, county.code, key, end=date(Y, 6, 30), as_of=date(Y, 6, 30))
         await repay(owner_sessionmaker, loan_id=loan, village=v, amount="2000.00", on=date(Y, 7, 3))
-        # a rerun of the same key writes nothing, the stored check keeps its figures and loan snapshot
+        # a rerun of the same key writes nothing, the stored check keeps its figures and the loans behind it
         again = await _run(owner_sessionmaker, county.code, key, end=date(Y, 6, 30), as_of=date(Y, 6, 30))
         assert again == {"checks": 0, "loans": 0, "policy_id": "default"}
         check = (await _checks(owner_sessionmaker, key))[t]
         assert (check.principal_recovered, check.band, check.loans_overdue) == (Decimal("8000.00"), "penalty", 1)
-        async with owner_sessionmaker() as session:
-            snap = (await session.scalars(
-                select(RepaymentCheckLoan).where(RepaymentCheckLoan.check_id == check.id))).all()
-        assert [(s.recovered, s.overdue) for s in snap] == [(Decimal("8000.00"), True)]
+        # a repayment recorded after the check, even one dated inside the period, is not among its inputs
+        await repay(owner_sessionmaker, loan_id=loan, village=v, amount="1000.00", on=date(Y, 6, 29))
+        async with owner_sessionmaker() as session, session.begin():
+            behind = await service.check_loans(session, principal=SYSTEM, check_id=check.id)
+        assert [(b.loan_id, b.recovered, b.overdue) for b in behind] == [(loan, Decimal("8000.00"), True)]
         # a later check as of July 31 sees the late repayment
         later = f"test:{county.code}:late2"
         await _run(owner_sessionmaker, county.code, later, end=date(Y, 6, 30), as_of=date(Y, 7, 31))

@@ -249,3 +249,24 @@ class TestImportShape:
         assert r.status_code == 422
         assert r.json()["extra"]["errors"][0]["code"] == "import.column_missing"
         assert r.json()["extra"]["errors"][0]["column"] == "身份证号"
+
+
+async def test_an_export_past_the_limit_is_refused_not_cut_short(client, owner_sessionmaker, test_settings,
+                                                                   monkeypatch):
+    from fupin.auth.roles import Role
+    from fupin_api.routes import households as routes
+    from tests.factories import new_county, token_for
+    from tests.households.factories import household_body
+
+    county = await new_county(owner_sessionmaker, townships=1, villages=1)
+    village = county.villages[county.townships[0]][0]
+    writer = await token_for(owner_sessionmaker, test_settings, role=Role.village_committee, area_code=village)
+    for _ in range(2):
+        assert (await client.post("/households", headers=writer, json=household_body(village))).status_code == 201
+    hdr = await token_for(owner_sessionmaker, test_settings, role=Role.poverty_office, area_code=county.code)
+    monkeypatch.setattr(routes, "EXPORT_LIMIT", 1)
+    r = await client.get("/households/export", headers=hdr, params={"area": village, "format": "csv"})
+    assert r.status_code == 413
+    assert r.json()["code"] == "export.too_large"
+    monkeypatch.setattr(routes, "EXPORT_LIMIT", 2)
+    assert (await client.get("/households/export", headers=hdr, params={"area": village, "format": "csv"})).status_code == 200

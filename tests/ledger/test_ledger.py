@@ -76,9 +76,9 @@ async def test_reverse_restores_and_duplicates_and_overdrafts_are_refused(owner_
 async def test_database_refuses_an_unbalanced_entry_even_past_the_service(owner_sessionmaker):
     import uuid
 
-    from sqlalchemy import insert
+    from sqlalchemy import text
 
-    from fupin.ledger.models import JournalEntry, JournalLine
+    from fupin.ledger.models import JournalEntry
 
     county = await new_county(owner_sessionmaker)
     src, a, _ = await accounts(owner_sessionmaker, county)
@@ -87,10 +87,37 @@ async def test_database_refuses_an_unbalanced_entry_even_past_the_service(owner_
                              effective_on=date(2026, 7, 1), description="", created_by="t")
         s.add(entry)
         await s.flush()
-        unbalanced = insert(JournalLine).values([
-            {"entry_id": entry.id, "account_id": src.id, "debit": D("0"), "credit": D("5.00")},
-            {"entry_id": entry.id, "account_id": a.id, "debit": D("4.99"), "credit": D("0")},
-        ])
+        # the database function every posting goes through, called with lines the service would refuse
+        unbalanced = text("SELECT fupin_ledger_post_lines(CAST(:e AS uuid[]), CAST(:a AS uuid[]), "
+                          "CAST(:d AS numeric[]), CAST(:c AS numeric[]))")
         with pytest.raises(DBAPIError, match="unbalanced"):
-            await s.execute(unbalanced)
+            await s.execute(unbalanced, {"e": [entry.id, entry.id], "a": [src.id, a.id],
+                                         "d": [D("0"), D("4.99")], "c": [D("5.00"), D("0")]})
         await s.rollback()
+
+
+async def test_bulk_posting_checks_each_entry_from_its_own_new_lines(owner_sessionmaker):
+    import uuid
+
+    from fupin.ledger.models import JournalEntry
+
+    county = await new_county(owner_sessionmaker)
+    src, a, b = await accounts(owner_sessionmaker, county)
+    lines = ("SELECT CAST(:e AS uuid) AS entry_id, CAST(:to AS uuid) AS account_id, CAST(:amt AS numeric(14,2)) AS debit,"
+             " CAST(0 AS numeric(14,2)) AS credit "
+             "UNION ALL SELECT CAST(:e AS uuid), CAST(:src AS uuid), CAST(0 AS numeric(14,2)), CAST(:back AS numeric(14,2))")
+    async with owner_sessionmaker() as s, s.begin():
+        entry = JournalEntry(id=uuid.uuid4(), kind="test", reference=f"bulk:{county.code}",
+                             effective_on=date(2026, 7, 1), description="", created_by="t")
+        s.add(entry)
+        await s.flush()
+        with pytest.raises(DBAPIError, match="unbalanced"):
+            async with s.begin_nested():
+                await ledger.post_lines_from(s, lines, {"e": entry.id, "to": a.id, "src": src.id, "amt": D("3.00"),
+                                                        "back": D("2.99")})
+        assert await ledger.post_lines_from(s, lines, {"e": entry.id, "to": b.id, "src": src.id, "amt": D("3.00"),
+                                                       "back": D("3.00")}) == 2
+    async with owner_sessionmaker() as s:
+        assert (await s.get(type(a), a.id)).balance == D("0.00")
+        assert (await s.get(type(b), b.id)).balance == D("3.00")
+        assert (await ledger.check(s)).ok

@@ -111,13 +111,19 @@ class TestLedgerInvariants:
 
     async def test_database_refuses_unbalanced_entry_and_line_edits(self, app_sessionmaker):
         src, dst = await self._accounts(app_sessionmaker)
-        async with app_sessionmaker() as s:
+        async with app_sessionmaker() as s, s.begin():
             entry = await ledger.post(s, kind="test", reference=f"raw:{src.id}", effective_on=date(2026, 7, 1),
                                       lines=[ledger.Line(dst.id, debit=Decimal("1.00")),
                                              ledger.Line(src.id, credit=Decimal("1.00"))])
-            with pytest.raises(DBAPIError, match="unbalanced"):
+        async with app_sessionmaker() as s:
+            # lines go in only through the ledger's function, which refuses an unbalanced entry
+            with pytest.raises(DBAPIError, match="permission denied"):
                 await s.execute(text("INSERT INTO journal_line (entry_id, account_id, debit, credit) "
                                      "VALUES (:e, :a, 5, 0)"), {"e": entry.id, "a": dst.id})
+        async with app_sessionmaker() as s:
+            with pytest.raises(DBAPIError, match="unbalanced"):
+                await s.execute(text("SELECT fupin_ledger_post_lines(ARRAY[CAST(:e AS uuid)], ARRAY[CAST(:a AS uuid)], "
+                                     "ARRAY[5.00], ARRAY[0.00])"), {"e": entry.id, "a": dst.id})
         async with app_sessionmaker() as s:
             with pytest.raises(DBAPIError, match="permission denied"):
                 await s.execute(text("UPDATE journal_line SET debit = 2"))

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from fupin.auth.permissions import PERMISSIONS, Perm
 from fupin.auth.roles import Role
 from fupin.settings import Settings
-from fupin_api.deps import Authorize
+from fupin_api.deps import Authorize, Read
 from fupin_api.main import create_app
 from fupin_api.openapi import api_routes, render
 from tests.live import live_api
@@ -43,7 +43,7 @@ def _perms_of(route: APIRoute) -> set[Perm]:
     stack = [route.dependant]
     while stack:
         dep = stack.pop()
-        if isinstance(dep.call, Authorize):
+        if isinstance(dep.call, Authorize | Read):
             found.add(dep.call.perm)
         stack.extend(dep.dependencies)
     return found

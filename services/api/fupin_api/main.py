@@ -11,6 +11,7 @@ from arq.connections import RedisSettings
 from fastapi import FastAPI
 
 from fupin import logs
+from fupin.auth.cache import AuthCache
 from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
+    app.state.auth_cache = AuthCache(settings.token_cache_seconds)
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -79,7 +79,8 @@ class RepaymentCheck(UUIDPk, Base):
 
 
 class RepaymentCheckLoan(Base):
-    """The loans behind a check, as they stood on its as-of date (append-only snapshot)."""
+    """Loan snapshots written by checks made before issue 13 (kept, never written any more): the loans
+    behind a check are now reconstructed by `service.check_loans` from the check's dates and time."""
 
     __tablename__ = "repayment_check_loan"
 

@@ -12,8 +12,8 @@ from fractions import Fraction
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.areas.codes import Level, level_of, prefix_of
-from fupin.areas.scope import visible
+from fupin.areas.codes import Level, level_of
+from fupin.areas.scope import bind, visible, within_sql
 from fupin.assessment import rules
 from fupin.assessment.rules import Band
 from fupin.assessment.service import county_of, policy_for
@@ -21,10 +21,10 @@ from fupin.auth.principal import Principal
 from fupin.errors import not_found
 
 _TOWNSHIPS_SQL = text(
-    """
+    f"""
 WITH tw AS (
   SELECT a.code, a.name FROM area a
-  WHERE a.level = 'township' AND a.code LIKE CAST(:area_prefix AS text) || '%'
+  WHERE a.level = 'township' AND {within_sql('a.code', 'area')}
 ),
 due AS (
   SELECT l.id, l.township_code, l.principal,
@@ -116,7 +116,7 @@ async def repayment_risk(session: AsyncSession, *, principal: Principal, area_co
     resolved = await policy_for(session, county_code=county_of(area_code), on=as_of)
     policy = resolved.policy
     rows = (
-        await session.execute(_TOWNSHIPS_SQL, {"area_prefix": prefix_of(area_code), "start": start, "as_of": as_of})
+        await session.execute(_TOWNSHIPS_SQL, {**bind("area", area_code), "start": start, "as_of": as_of})
     ).all()
     townships = [
         TownshipRate(

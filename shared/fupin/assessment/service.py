@@ -13,13 +13,12 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import jobs
-from fupin.areas.codes import Level, level_of, prefix_of
-from fupin.areas.scope import scoped, visible, within
+from fupin.areas.codes import Level, level_of
+from fupin.areas.scope import bind, scoped, visible, within, within_sql
 from fupin.assessment.models import (
     LoanQuotaConfirmed,
     QuotaProposal,
     RepaymentCheck,
-    RepaymentCheckLoan,
     RepaymentPolicy,
 )
 from fupin.assessment.rules import DEFAULT_POLICY, Policy
@@ -32,6 +31,16 @@ CHECK_WORK_MEM = "256MB"
 
 
 # ---------------------------------------------------------------- policies
+
+
+@dataclass(frozen=True)
+class CheckLoan:
+    loan_id: uuid.UUID
+    area_code: str
+    principal: Decimal
+    recovered: Decimal
+    due_on: date
+    overdue: bool
 
 
 @dataclass(frozen=True)
@@ -127,17 +136,13 @@ async def policy_for(session: AsyncSession, *, county_code: str, on: date) -> Re
 
 # ---------------------------------------------------------------- the check
 
-# Loans that fell due in [start, min(end, as_of)], with the principal repaid on them by as_of
-# (partial repayments count by amount, reversals subtract, never above the principal); per township
-# totals with exact cross-multiplied band comparisons; the check rows and their loan snapshots in the
-# same statement. Every constant is typed (performance rule 1).
-_CHECK_SQL = text(
-    """
-WITH tw AS (
-  SELECT a.code FROM area a
-  WHERE a.level = 'township' AND a.code LIKE CAST(:area_prefix AS text) || '%'
-),
-due AS (
+# The loans behind a check: those of the area's townships that fell due in [start, due_until], with the
+# principal repaid on them by as_of (partial repayments count by amount, reversals subtract, never above
+# the principal). Only rows recorded by `recorded_by` count (the check's own time: `now()` while it runs,
+# its `created_at` afterwards), so the inputs of a stored check are reconstructed by this same query
+# instead of being copied row by row (repayments are append-only with `recorded_at`). Every constant is
+# typed (performance rule 1).
+_DUE = f"""
   SELECT l.id AS loan_id, l.area_code, l.township_code, l.principal, l.due_on,
          LEAST(l.principal, GREATEST(COALESCE(p.amount, CAST(0 AS NUMERIC(14,2))),
                                      CAST(0 AS NUMERIC(14,2)))) AS recovered
@@ -146,11 +151,23 @@ due AS (
   LEFT JOIN (
     SELECT r.loan_id, SUM(r.amount) AS amount
     FROM loan_repayment r
-    WHERE r.paid_on <= CAST(:as_of AS date) AND r.area_code LIKE CAST(:area_prefix AS text) || '%'
+    WHERE r.paid_on <= CAST(:as_of AS date) AND {within_sql('r.area_code', 'area')}
+      AND r.recorded_at <= COALESCE(CAST(:recorded_by AS timestamptz), now())
     GROUP BY r.loan_id
   ) p ON p.loan_id = l.id
   WHERE l.due_on >= CAST(:start AS date) AND l.due_on <= CAST(:due_until AS date)
-),
+    AND l.created_at <= COALESCE(CAST(:recorded_by AS timestamptz), now())
+"""
+_TOWNSHIPS = f"""
+  SELECT a.code FROM area a WHERE a.level = 'township' AND {within_sql('a.code', 'area')}
+"""
+
+# Per township totals with exact cross-multiplied band comparisons, written as the check rows in the
+# same statement: one aggregate, a few hundred rows written.
+_CHECK_SQL = text(
+    f"""
+WITH tw AS ({_TOWNSHIPS}),
+due AS ({_DUE}),
 agg AS (
   SELECT tw.code AS township_code,
          COALESCE(SUM(d.principal), CAST(0 AS NUMERIC(14,2))) AS principal_due,
@@ -179,18 +196,36 @@ ins AS (
          CAST(:increase AS NUMERIC(9,6)), CAST(:cut AS NUMERIC(9,6)), CAST(:job_key AS varchar)
   FROM agg a
   ON CONFLICT (job_key, area_code) DO NOTHING
-  RETURNING id, area_code
-),
-snap AS (
-  INSERT INTO repayment_check_loan (check_id, loan_id, area_code, principal, recovered, due_on, overdue)
-  SELECT ins.id, d.loan_id, d.area_code, d.principal, d.recovered, d.due_on, d.recovered < d.principal
-  FROM due d JOIN ins ON ins.area_code = d.township_code
-  ORDER BY ins.id, d.loan_id  -- index-order inserts: a million random-key inserts cost more than the sort
-  RETURNING 1
+  RETURNING loans_due
 )
-SELECT (SELECT COUNT(*) FROM ins) AS checks, (SELECT COUNT(*) FROM snap) AS loans
+SELECT COUNT(*) AS checks, COALESCE(SUM(loans_due), 0) AS loans FROM ins
 """
 )
+
+# The same aggregate without the writes: the floor `make bench` compares the check with.
+AGGREGATE_SQL = text(
+    f"""
+WITH tw AS ({_TOWNSHIPS}), due AS ({_DUE})
+SELECT d.township_code, SUM(d.principal) AS principal_due, SUM(d.recovered) AS principal_recovered,
+       COUNT(*) AS loans_due
+FROM due d GROUP BY d.township_code
+"""
+)
+
+# One stored check's loans, reconstructed: the township's range, the check's dates and its own time.
+_CHECK_LOANS_SQL = text(
+    f"""
+WITH tw AS ({_TOWNSHIPS}), due AS ({_DUE})
+SELECT d.loan_id, d.area_code, d.principal, d.recovered, d.due_on, d.recovered < d.principal AS overdue
+FROM due d
+WHERE NOT CAST(:overdue_only AS boolean) OR d.recovered < d.principal
+ORDER BY d.due_on, d.loan_id
+"""
+)
+
+
+def aggregate_params(*, area_code: str, start: date, due_until: date, as_of: date) -> dict[str, Any]:
+    return {**bind("area", area_code), "start": start, "due_until": due_until, "as_of": as_of, "recorded_by": None}
 
 
 async def run_checks(
@@ -205,7 +240,8 @@ async def run_checks(
 ) -> dict[str, Any]:
     """Check every township of `area_code` (a county or one township) in one statement.
 
-    Re-running the same `job_key` inserts nothing new (the check is immutable once written).
+    Re-running the same `job_key` inserts nothing new (the check is immutable once written). The loans
+    behind a check are not copied: `check_loans` reconstructs them from the check's own dates and time.
     """
     if period_end < period_start or as_of < period_start:
         raise RuleViolation(
@@ -221,13 +257,11 @@ async def run_checks(
         await session.execute(
             _CHECK_SQL,
             {
-                "area_prefix": prefix_of(area_code),
+                **aggregate_params(area_code=area_code, start=period_start, due_until=min(period_end, as_of),
+                                   as_of=as_of),
                 "county": county,
                 "kind": kind,
-                "start": period_start,
                 "end": period_end,
-                "due_until": min(period_end, as_of),
-                "as_of": as_of,
                 "reward": p.reward_threshold,
                 "penalty": p.penalty_threshold,
                 "increase": p.quota_increase,
@@ -311,16 +345,17 @@ async def get_check(session: AsyncSession, *, principal: Principal, check_id: uu
 
 async def check_loans(
     session: AsyncSession, *, principal: Principal, check_id: uuid.UUID, overdue_only: bool = False
-) -> list[RepaymentCheckLoan]:
-    await get_check(session, principal=principal, check_id=check_id)
-    stmt = scoped(
-        select(RepaymentCheckLoan).where(RepaymentCheckLoan.check_id == check_id),
-        principal, RepaymentCheckLoan.area_code,
-    )
-    if overdue_only:
-        stmt = stmt.where(RepaymentCheckLoan.overdue.is_(True))
-    stmt = stmt.order_by(RepaymentCheckLoan.due_on, RepaymentCheckLoan.loan_id)
-    return list((await session.scalars(stmt)).all())
+) -> list[CheckLoan]:
+    """The loans behind a check as they stood on its as-of date, reconstructed by the check's own query
+    (repayments recorded after the check do not count)."""
+    check = await get_check(session, principal=principal, check_id=check_id)
+    params = aggregate_params(area_code=check.area_code, start=check.period_start,
+                              due_until=min(check.period_end, check.as_of), as_of=check.as_of)
+    rows = (await session.execute(
+        _CHECK_LOANS_SQL, {**params, "recorded_by": check.created_at, "overdue_only": overdue_only}
+    )).all()
+    return [CheckLoan(r.loan_id, r.area_code, r.principal, r.recovered, r.due_on, r.overdue) for r in rows
+            if visible(principal, r.area_code)]
 
 
 # ---------------------------------------------------------------- quotas

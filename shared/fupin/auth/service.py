@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import level_of
+from fupin.auth.cache import UserAuth
 from fupin.auth.models import User
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
@@ -111,8 +112,12 @@ def issue_token(user: User, settings: Settings) -> str:
     return jwt.encode(claims, settings.jwt_secret, algorithm="HS256")
 
 
-async def principal_from_token(session: AsyncSession, *, settings: Settings, token: str) -> Principal:
-    """Role and area come from the database row, not the claims, so a deactivated user is out at once."""
+def _invalid_token() -> Unauthorized:
+    return Unauthorized("auth.invalid_token", "invalid or expired token", "令牌无效或已过期")
+
+
+def decode_token(token: str, *, settings: Settings) -> tuple[uuid.UUID, Any]:
+    """(user id, token version) of a valid, unexpired token; 401 otherwise. No database involved."""
     try:
         claims = jwt.decode(
             token,
@@ -120,18 +125,33 @@ async def principal_from_token(session: AsyncSession, *, settings: Settings, tok
             algorithms=["HS256"],
             options={"require": ["exp", "sub", "iat", "nbf"]},
         )
-        user_id = uuid.UUID(str(claims["sub"]))
+        return uuid.UUID(str(claims["sub"])), claims.get("ver")
     except (jwt.PyJWTError, ValueError, KeyError):
-        raise Unauthorized("auth.invalid_token", "invalid or expired token", "令牌无效或已过期") from None
-    # Columns, not an ORM load: this runs on every request (performance.md rule 6).
+        raise _invalid_token() from None
+
+
+async def load_auth(session: AsyncSession, user_id: uuid.UUID) -> UserAuth | None:
+    # Columns, not an ORM load (performance.md rule 6).
     row = (
         await session.execute(
             select(User.username, User.role, User.area_code, User.active, User.token_version).where(User.id == user_id)
         )
     ).first()
-    if row is None or not row.active or row.token_version != claims.get("ver"):
-        raise Unauthorized("auth.invalid_token", "invalid or expired token", "令牌无效或已过期")
-    return Principal(user_id=user_id, username=row.username, role=Role(row.role), area_code=row.area_code)
+    return UserAuth(row.username, row.role, row.area_code, row.active, row.token_version) if row else None
+
+
+def admit(user_id: uuid.UUID, user: UserAuth | None, version: Any) -> Principal:
+    """Role and area come from the user row, not the claims; a deactivated user or an older token
+    version (password changed) is refused."""
+    if user is None or not user.active or user.token_version != version:
+        raise _invalid_token()
+    return Principal(user_id=user_id, username=user.username, role=Role(user.role), area_code=user.area_code)
+
+
+async def principal_from_token(session: AsyncSession, *, settings: Settings, token: str) -> Principal:
+    """The caller, checked against the database now (no cache)."""
+    user_id, version = decode_token(token, settings=settings)
+    return admit(user_id, await load_auth(session, user_id), version)
 
 
 async def add_user(

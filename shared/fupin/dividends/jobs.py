@@ -2,7 +2,7 @@
 
 A run is a handful of statements whatever the pool's size: payouts computed and inserted in one
 `INSERT … SELECT`, household accounts in one, the run's journal entry, and all its lines in one
-(the ledger's statement trigger checks the entry balances). One entry per run, not per household:
+(the ledger checks the entry balances). One entry per run, not per household:
 the household lines carry the detail, and the ledger work halves. The rate and the fixed amount come
 from the pool's own NUMERIC(9,6) / NUMERIC(14,2) columns, so no money constant is bound in SQL.
 """
@@ -55,36 +55,33 @@ FROM (
 ) c
 """)
 
-_ENSURE_HOUSEHOLD_ACCOUNTS = text("""
-INSERT INTO ledger_account (id, code, holder_kind, holder_ref, purpose, name, area_code, allow_negative, balance)
-SELECT gen_random_uuid(), concat_ws(':', 'household', x.household_id, 'dividend'), 'household', x.household_id::text,
-       'dividend', concat_ws(':', 'household', x.household_id, 'dividend'), x.area_code, false, 0
+_HOUSEHOLD_ACCOUNTS = """
+SELECT DISTINCT ON (x.household_id) concat_ws(':', 'household', x.household_id, 'dividend') AS code,
+       'household' AS holder_kind, x.household_id::text AS holder_ref, 'dividend' AS purpose,
+       concat_ws(':', 'household', x.household_id, 'dividend') AS name, x.area_code
 FROM dividend_payout x
 WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0
-ON CONFLICT (code) DO NOTHING
-""")
+"""
 
 # One entry per run (its reference is the run's key: one posting per pool and period, forever) ...
-_INSERT_ENTRY = text("""
-INSERT INTO journal_entry (id, kind, reference, effective_on, description, run_id, created_by)
+_ENTRY = """
 SELECT CAST(:entry_id AS uuid), 'dividend.pay', CAST(:reference AS text), CAST(:effective_on AS date),
        CAST(:description AS text), CAST(:run_id AS uuid), CAST(:created_by AS text)
 WHERE EXISTS (SELECT 1 FROM dividend_payout x WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0)
-""")
+"""
 
 # ... and all its lines in one statement: operator → households, i.e. debit each household's dividend
 # account with its payout and credit the operator's dividend account with the total.
-_INSERT_LINES = text("""
-INSERT INTO journal_line (entry_id, account_id, debit, credit)
-SELECT CAST(:entry_id AS uuid), a.id, x.amount, 0
+_LINES = """
+SELECT CAST(:entry_id AS uuid) AS entry_id, a.id AS account_id, x.amount AS debit, CAST(0 AS numeric(14,2)) AS credit
 FROM dividend_payout x JOIN ledger_account a ON a.code = concat_ws(':', 'household', x.household_id, 'dividend')
 WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0
 UNION ALL
-SELECT CAST(:entry_id AS uuid), CAST(:operator_account AS uuid), 0, sum(x.amount)
+SELECT CAST(:entry_id AS uuid), CAST(:operator_account AS uuid), CAST(0 AS numeric(14,2)), sum(x.amount)
 FROM dividend_payout x
 WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0
 HAVING count(*) > 0
-""")
+"""
 
 _TOTALS = text("""
 UPDATE dividend_run r
@@ -119,12 +116,12 @@ async def pay_run(session: AsyncSession, *, run_id: uuid.UUID, run_on: date) -> 
         "run_id": run.id, "pool_id": pool.id, "period": run.period, "period_start": run.period_start,
         "period_end": run.period_end, "period_days": (run.period_end - run.period_start).days + 1,
     })
-    await session.execute(_ENSURE_HOUSEHOLD_ACCOUNTS, {"run_id": run.id})
-    await session.execute(_INSERT_ENTRY, {
+    await ledger.open_accounts_from(session, _HOUSEHOLD_ACCOUNTS, {"run_id": run.id})
+    await ledger.add_entries_from(session, _ENTRY, {
         **params, "reference": run.job_key, "effective_on": run.period_end,
         "description": f"{pool.name} {run.period} 分红", "created_by": run.requested_by,
     })
-    await session.execute(_INSERT_LINES, {**params, "operator_account": operator.id})
+    await ledger.post_lines_from(session, _LINES, {**params, "operator_account": operator.id})
     total, households, persons = (await session.execute(_TOTALS, {**params, "run_on": run_on})).one()
     await session.refresh(run)
     return {"run_id": str(run.id), "total": str(total), "households": households, "persons": persons}

@@ -12,7 +12,7 @@ import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import jobs
@@ -28,7 +28,6 @@ from fupin.dividends.rules import HoldingStatus
 from fupin.errors import Conflict, RuleViolation, not_found
 from fupin.households.models import Household, Member
 from fupin.ledger import service as ledger
-from fupin.ledger.models import JournalEntry, JournalLine
 from fupin.loans.models import Loan
 
 PAY_KIND = "dividend.pay"
@@ -266,18 +265,12 @@ async def _post_transfer(
     session: AsyncSession, *, source: uuid.UUID, target: uuid.UUID, amount: Decimal, kind: str, reference: str,
     effective_on: date, description: str, created_by: str,
 ) -> uuid.UUID:
-    """source → target as one entry whose two lines go in ONE statement (the ledger's statement trigger
-    checks each INSERT balances; `ledger.post` sends its lines as executemany, which that trigger refuses)."""
-    entry_id = uuid.uuid4()
-    await session.execute(insert(JournalEntry).values(
-        id=entry_id, kind=kind, reference=reference, effective_on=effective_on, description=description,
-        created_by=created_by,
-    ))
-    await session.execute(insert(JournalLine).values([
-        {"entry_id": entry_id, "account_id": target, "debit": amount, "credit": Decimal("0")},
-        {"entry_id": entry_id, "account_id": source, "debit": Decimal("0"), "credit": amount},
-    ]))
-    return entry_id
+    """source → target as one balanced entry, posted by the ledger."""
+    entry = await ledger.post(
+        session, kind=kind, reference=reference, effective_on=effective_on, description=description,
+        created_by=created_by, lines=[ledger.Line(target, debit=amount), ledger.Line(source, credit=amount)],
+    )
+    return entry.id
 
 
 def run_key(pool_id: uuid.UUID, period: str) -> str:

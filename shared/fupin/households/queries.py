@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, t
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.models import Area
-from fupin.areas.scope import scoped, visible, within
+from fupin.areas.scope import bounds, scoped, visible, within
 from fupin.auth.principal import Principal
 from fupin.errors import RuleViolation, not_found
 from fupin.households import rules
@@ -28,6 +28,10 @@ SORTS: dict[str, Any] = {
     "household_no": Household.household_no,
     "income_per_capita": Household.income_per_capita,
 }
+
+
+# Members in the order every read shows them: the head first, then by age; id breaks ties (twins).
+MEMBER_ORDER = (Member.relation != rules.HEAD, Member.birth_date, Member.id)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def encode_cursor(value: Any, row_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(json.dumps([v, str(row_id)]).encode()).decode()
 
 
-def _decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
     try:
         v, rid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         value: Any = v
@@ -94,6 +98,23 @@ def filtered(principal: Principal, f: Filters) -> Select[Household]:
     return stmt
 
 
+def area_bounds(area: str | None) -> tuple[str, str]:
+    return bounds(area)
+
+
+def page_statement(
+    principal: Principal, filters: Filters, *, key: str, desc: bool, after: tuple[Any, uuid.UUID] | None, limit: int
+) -> Select[Household]:
+    """One page (plus one row, to know whether another follows) sorted by `key`, then id."""
+    col = SORTS[key]
+    stmt = filtered(principal, filters)
+    if after is not None:
+        pair = tuple_(col, Household.id)
+        stmt = stmt.where(pair < tuple_(*after) if desc else pair > tuple_(*after))
+    order = (col.desc(), Household.id.desc()) if desc else (col.asc(), Household.id.asc())
+    return stmt.order_by(*order).limit(limit + 1)
+
+
 async def list_households(
     session: AsyncSession, *, principal: Principal, filters: Filters, sort: str, cursor: str | None, limit: int
 ) -> tuple[list[Household], str | None]:
@@ -101,14 +122,9 @@ async def list_households(
     key = sort.lstrip("-")
     if key not in SORTS:
         raise RuleViolation("request.bad_sort", f"cannot sort by {key}", "不支持的排序字段")
-    col = SORTS[key]
-    stmt = filtered(principal, filters)
-    if cursor:
-        value, rid = _decode_cursor(cursor, key)
-        pair = tuple_(col, Household.id)
-        stmt = stmt.where(pair < tuple_(value, rid) if desc else pair > tuple_(value, rid))
-    order = (col.desc(), Household.id.desc()) if desc else (col.asc(), Household.id.asc())
-    rows = list((await session.scalars(stmt.order_by(*order).limit(limit + 1))).all())
+    after = decode_cursor(cursor, key) if cursor else None
+    stmt = page_statement(principal, filters, key=key, desc=desc, after=after, limit=limit)
+    rows = list((await session.scalars(stmt)).all())
     nxt = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -120,8 +136,7 @@ async def members_by_household(session: AsyncSession, ids: list[uuid.UUID]) -> d
     out: dict[uuid.UUID, list[Member]] = {i: [] for i in ids}
     if not ids:
         return out
-    stmt = (select(Member).where(Member.household_id.in_(ids))
-            .order_by(Member.household_id, Member.relation != rules.HEAD, Member.birth_date))
+    stmt = select(Member).where(Member.household_id.in_(ids)).order_by(Member.household_id, *MEMBER_ORDER)
     for m in await session.scalars(stmt):
         out[m.household_id].append(m)
     return out
@@ -130,8 +145,16 @@ async def members_by_household(session: AsyncSession, ids: list[uuid.UUID]) -> d
 async def export_rows(
     session: AsyncSession, *, principal: Principal, filters: Filters, limit: int
 ) -> list[tuple[Household, Member]]:
-    """One row per active member of each matching household, IDs masked by the caller (see routes)."""
-    sub = filtered(principal, filters).with_only_columns(Household.id).limit(limit).scalar_subquery()
+    """One row per active member of each matching household, IDs masked by the caller (see routes).
+    More than `limit` households is refused (413 `export.too_large`), never cut short silently."""
+    matching = await session.scalar(select(func.count()).select_from(
+        filtered(principal, filters).with_only_columns(Household.id).limit(limit + 1).subquery()))
+    if (matching or 0) > limit:
+        raise RuleViolation(
+            "export.too_large", f"more than {limit:,} households match; narrow the filters (e.g. one township)",
+            f"符合条件的农户超过 {limit:,} 户,请缩小范围(如按乡镇导出)", status=413, extra={"limit": limit},
+        )
+    sub = filtered(principal, filters).with_only_columns(Household.id).scalar_subquery()
     stmt = (
         select(Household, Member).join(Member, and_(Member.household_id == Household.id, Member.active))
         .where(Household.id.in_(sub))

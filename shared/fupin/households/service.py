@@ -19,7 +19,7 @@ from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.calendar import business_date
 from fupin.errors import Conflict, Forbidden, RuleViolation, not_found
-from fupin.households import rules
+from fupin.households import queries, rules
 from fupin.households.models import Household, HouseholdEvent, Member
 from fupin.households.schemas import (
     HouseholdCreate,
@@ -135,7 +135,7 @@ async def _insert_members(session: AsyncSession, principal: Principal, members: 
 
 
 async def members_of(session: AsyncSession, household_id: uuid.UUID) -> list[Member]:
-    stmt = select(Member).where(Member.household_id == household_id).order_by(Member.relation != rules.HEAD, Member.birth_date)
+    stmt = select(Member).where(Member.household_id == household_id).order_by(*queries.MEMBER_ORDER)
     return list((await session.scalars(stmt)).all())
 
 

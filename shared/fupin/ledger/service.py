@@ -1,6 +1,9 @@
-"""Posting money. Every entry balances (a statement trigger checks each INSERT into journal_line, so
-all lines of one entry go in one statement); balances move by trigger, set-based; nothing is ever
-updated or deleted — a correction is `reverse`."""
+"""Posting money; the only module that writes ledger tables. Every entry balances: lines go in through
+`fupin_ledger_post_lines` (migration p0100), which inserts them, refuses any entry whose new lines do not
+balance and moves the account balances, all in one statement — so all lines of one entry go in one
+call. Nothing is ever updated or deleted — a correction is `reverse`. Bulk postings (a quarter's
+subsidies) hand the ledger a SELECT of their accounts, entries or lines (`open_accounts_from`,
+`add_entries_from`, `post_lines_from`): one statement each, whatever the number of rows."""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,13 +94,49 @@ async def post(
     )
     session.add(entry)
     await session.flush()
-    # `.values([...])` renders ONE multi-row INSERT; an executemany would fire the balance check per row.
-    await session.execute(
-        insert(JournalLine).values(
-            [{"entry_id": entry.id, "account_id": ln.account_id, "debit": ln.debit, "credit": ln.credit} for ln in lines]
-        )
-    )
+    await session.execute(_POST_ARRAYS, {
+        "e": [entry.id] * len(lines), "a": [ln.account_id for ln in lines], "d": [ln.debit for ln in lines],
+        "c": [ln.credit for ln in lines],
+    })
     return entry
+
+
+_POST_ARRAYS = text(
+    "SELECT fupin_ledger_post_lines(CAST(:e AS uuid[]), CAST(:a AS uuid[]), CAST(:d AS numeric[]), CAST(:c AS numeric[]))"
+)
+
+
+async def post_lines_from(session: AsyncSession, lines_sql: str, params: dict[str, Any]) -> int:
+    """Post every line `lines_sql` selects (columns entry_id, account_id, debit, credit), in one statement;
+    each entry's lines must all be among them and balance. Returns the number of lines."""
+    n = await session.scalar(text(
+        "SELECT fupin_ledger_post_lines(array_agg(l.entry_id), array_agg(l.account_id), array_agg(l.debit), "
+        f"array_agg(l.credit)) FROM ({lines_sql}) l"
+    ), params)
+    return int(n or 0)
+
+
+async def add_entries_from(session: AsyncSession, entries_sql: str, params: dict[str, Any]) -> int:
+    """Insert the entry headers `entries_sql` selects (id, kind, reference, effective_on, description, run_id,
+    created_by); their lines follow through `post_lines_from`. A reference already posted fails the statement."""
+    result = await session.execute(text(
+        "INSERT INTO journal_entry (id, kind, reference, effective_on, description, run_id, created_by) "
+        f"{entries_sql}"
+    ), params)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def open_accounts_from(session: AsyncSession, accounts_sql: str, params: dict[str, Any]) -> int:
+    """Open the accounts `accounts_sql` selects (code, holder_kind, holder_ref, purpose, name, area_code) that do
+    not exist yet, with a zero balance; existing ones are left as they are. Returns how many were opened."""
+    result = await session.execute(text(
+        "INSERT INTO ledger_account (id, code, holder_kind, holder_ref, purpose, name, area_code, allow_negative, "
+        "balance) "
+        "SELECT gen_random_uuid(), n.code, n.holder_kind, n.holder_ref, n.purpose, n.name, n.area_code, false, 0 "
+        f"FROM ({accounts_sql}) n WHERE NOT EXISTS (SELECT 1 FROM ledger_account a WHERE a.code = n.code) "
+        "ON CONFLICT (code) DO NOTHING"
+    ), params)
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def transfer(

@@ -12,9 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas import service as area_service
-from fupin.areas.scope import scope_pattern
+from fupin.areas.scope import bind, within_sql
 from fupin.auth.principal import Principal
-from fupin.auth.roles import Role
 from fupin.pairing import rules
 
 NO_HOUSEHOLDS = "no households"
@@ -22,10 +21,10 @@ NO_PAIRED = "no paired households"
 LIST_CAP = 2000  # rows in an attached list; the counts always cover the whole area
 
 
-async def _area_pattern(session: AsyncSession, principal: Principal, area: str) -> str:
-    """LIKE pattern of `area` after checking the caller may see it (404 otherwise)."""
+async def _area_range(session: AsyncSession, principal: Principal, area: str) -> dict[str, str]:
+    """Parameters of `within_sql(…, "scope")` for `area`, after checking the caller may see it (404 otherwise)."""
     await area_service.get_area(session, principal=principal, code=area)
-    return scope_pattern(Principal(user_id=None, username="report", role=Role.auditor, area_code=area))
+    return bind("scope", area)
 
 
 @dataclass
@@ -49,16 +48,16 @@ _COVERED = """
 
 async def pairing_coverage(session: AsyncSession, *, principal: Principal, area: str, as_of: date) -> Coverage:
     """Non-exited households with an active cadre on `as_of` ÷ non-exited households."""
-    params = {"scope": await _area_pattern(session, principal, area), "as_of": as_of}
+    params = {**await _area_range(session, principal, area), "as_of": as_of}
     counts = (await session.execute(text(f"""
         SELECT count(*) AS households, count(*) FILTER (WHERE {_COVERED}) AS covered
         FROM household h
-        WHERE h.area_code LIKE :scope AND h.status NOT IN ('exited', 'removed')
+        WHERE {within_sql('h.area_code', 'scope')} AND h.status NOT IN ('exited', 'removed')
     """), params)).one()
     uncovered = (await session.execute(text(f"""
         SELECT h.id AS household_id, h.household_no, h.head_name, h.area_code
         FROM household h
-        WHERE h.area_code LIKE :scope AND h.status NOT IN ('exited', 'removed') AND NOT {_COVERED}
+        WHERE {within_sql('h.area_code', 'scope')} AND h.status NOT IN ('exited', 'removed') AND NOT {_COVERED}
         ORDER BY h.area_code, h.household_no LIMIT {LIST_CAP}
     """), params)).mappings().all()
     r, pct = rules.rate(counts.covered, counts.households)
@@ -82,11 +81,11 @@ class VisitRate:
 # Households paired at any time in the period; the county's visit rule in effect at the period start
 # (default 1 per month); one bucket per rule period (month or quarter) touching the period; a
 # household meets the rule when every bucket holds at least the required visits.
-_VISIT_RATE = """
+_VISIT_RATE = f"""
 WITH paired AS (
     SELECT h.id, h.household_no, h.head_name, h.area_code, substr(h.area_code, 1, 6) || '000000' AS county
     FROM household h
-    WHERE h.area_code LIKE :scope
+    WHERE {within_sql('h.area_code', 'scope')}
       AND EXISTS (SELECT 1 FROM pairing p WHERE p.household_id = h.id
                   AND p.start_date <= :pend AND (p.end_date IS NULL OR p.end_date >= :pstart))
 ), rule AS (
@@ -118,7 +117,7 @@ WITH paired AS (
 
 async def visit_rate(session: AsyncSession, *, principal: Principal, area: str, period: str) -> VisitRate:
     pstart, pend = rules.parse_period(period)
-    params = {"scope": await _area_pattern(session, principal, area), "pstart": pstart, "pend": pend}
+    params = {**await _area_range(session, principal, area), "pstart": pstart, "pend": pend}
     counts = (await session.execute(text(_VISIT_RATE + """
         SELECT count(*) AS paired, count(*) FILTER (WHERE ok) AS meeting FROM verdict
     """), params)).one()
@@ -144,25 +143,24 @@ async def workload(session: AsyncSession, *, principal: Principal, area: str, pe
     """Per cadre of the area's county: active households and visits in the period, both inside `area`;
     per unit: the same summed over its cadres."""
     pstart, pend = rules.parse_period(period)
-    scope = await _area_pattern(session, principal, area)
-    params = {"scope": scope, "county": area[:6] + "000000", "pstart": pstart, "pend": pend}
-    cadres = (await session.execute(text("""
+    params = {**await _area_range(session, principal, area), "county": area[:6] + "000000", "pstart": pstart, "pend": pend}
+    cadres = (await session.execute(text(f"""
         SELECT c.id AS cadre_id, c.name, c.unit_id, c.status,
                (SELECT count(DISTINCT p.household_id) FROM pairing p
-                 WHERE p.cadre_id = c.id AND p.end_date IS NULL AND p.area_code LIKE :scope)::int AS active_households,
+                 WHERE p.cadre_id = c.id AND p.end_date IS NULL AND {within_sql('p.area_code', 'scope')})::int AS active_households,
                (SELECT count(*) FROM visit v
-                 WHERE v.cadre_id = c.id AND v.area_code LIKE :scope
+                 WHERE v.cadre_id = c.id AND {within_sql('v.area_code', 'scope')}
                    AND v.visit_date BETWEEN :pstart AND :pend)::int AS visits
         FROM cadre c WHERE c.area_code = :county
         ORDER BY c.name, c.id
     """), params)).mappings().all()
-    units = (await session.execute(text("""
+    units = (await session.execute(text(f"""
         SELECT u.id AS unit_id, u.name,
                (SELECT count(*) FROM cadre c WHERE c.unit_id = u.id)::int AS cadres,
                (SELECT count(DISTINCT p.household_id) FROM pairing p JOIN cadre c ON c.id = p.cadre_id
-                 WHERE c.unit_id = u.id AND p.end_date IS NULL AND p.area_code LIKE :scope)::int AS active_households,
+                 WHERE c.unit_id = u.id AND p.end_date IS NULL AND {within_sql('p.area_code', 'scope')})::int AS active_households,
                (SELECT count(*) FROM visit v JOIN cadre c ON c.id = v.cadre_id
-                 WHERE c.unit_id = u.id AND v.area_code LIKE :scope
+                 WHERE c.unit_id = u.id AND {within_sql('v.area_code', 'scope')}
                    AND v.visit_date BETWEEN :pstart AND :pend)::int AS visits
         FROM helping_unit u WHERE u.area_code = :county
         ORDER BY u.name, u.id
@@ -176,7 +174,7 @@ async def plan_gaps(
 ) -> dict[str, Any]:
     """Non-exited households without a plan for `year`, whose plan has no (live) measure, or whose
     plan has a measure past its target date that is neither done nor cancelled on `as_of`."""
-    params = {"scope": await _area_pattern(session, principal, area), "year": year, "as_of": as_of}
+    params = {**await _area_range(session, principal, area), "year": year, "as_of": as_of}
     rows = (await session.execute(text(f"""
         SELECT h.id AS household_id, h.household_no, h.head_name, h.area_code, hp.id AS plan_id,
                CASE WHEN hp.id IS NULL THEN 'no_plan'
@@ -190,7 +188,7 @@ async def plan_gaps(
                    count(*) FILTER (WHERE hm.status IN ('planned', 'in_progress') AND hm.target_date < :as_of) AS overdue
             FROM help_measure hm WHERE hm.plan_id = hp.id
         ) m ON true
-        WHERE h.area_code LIKE :scope AND h.status NOT IN ('exited', 'removed')
+        WHERE {within_sql('h.area_code', 'scope')} AND h.status NOT IN ('exited', 'removed')
           AND (hp.id IS NULL OR coalesce(m.live, 0) = 0 OR m.overdue > 0)
         ORDER BY h.area_code, h.household_no LIMIT {LIST_CAP}
     """), params)).mappings().all()

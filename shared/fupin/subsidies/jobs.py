@@ -126,6 +126,7 @@ async def preallocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]
         raise jobs.NotReady(f"allocation of {run.area_code} {q} is not done yet",
                             waiting_for=job_key("allocation", run.area_code, str(q)))
     _, _, town = await _accounts(session, county, run.area_code)
+    await ledger.open_accounts_from(session, sql.ACCOUNTS_AHEAD, params)  # the payees, before settlement
     total = ZERO
     for coop_code, amount in await _expected(session, params):
         coop = await _coop(session, coop_code, run.area_code)
@@ -157,7 +158,7 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     ids = {"run_id": run.id}
     # 1. one INSERT … SELECT computes every payout of the township's quarter (UNIQUE(run_id, loan_id), UNIQUE(loan_id))
     await session.execute(text(sql.INSERT_PAYOUTS).bindparams(RATE_PARAM), {**params, **ids, "paid_on": paid_on})
-    await session.execute(text(sql.ENSURE_TARGET_ACCOUNTS), ids)
+    await ledger.open_accounts_from(session, sql.TARGET_ACCOUNTS, ids)
     by_source = (await session.execute(text(sql.PAYOUTS_BY_SOURCE), ids)).all()
     source, bureau, town = await _accounts(session, county, run.area_code)
     # 2. fund each payer so no fund goes below zero: coops beyond their advance, the bureau for enterprises
@@ -185,10 +186,10 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
             advance = await _advance(session, run.area_code, q, coop_code, coop)
             if advance > 0:
                 returns.append((coop, advance))
-    # 3. the payouts' entries, then all their lines in one statement (the trigger checks and moves balances)
-    await session.execute(text(sql.INSERT_ENTRIES),
-                          {**ids, "paid_on": paid_on, "description": f"贴息兑付 {q}", "created_by": "subsidy"})
-    await session.execute(text(sql.INSERT_LINES), ids)
+    # 3. the payouts' entries, then all their lines in one call (the ledger checks them and moves balances)
+    await ledger.add_entries_from(session, sql.ENTRIES,
+                                  {**ids, "paid_on": paid_on, "description": f"贴息兑付 {q}", "created_by": "subsidy"})
+    await ledger.post_lines_from(session, sql.LINES, ids)
     # 4. the unused advance goes back to the township finance office
     returned = ZERO
     for coop, amount in returns:

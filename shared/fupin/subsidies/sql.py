@@ -61,31 +61,41 @@ SELECT count(*) FROM loan l
 WHERE l.township_code = :township AND l.due_on BETWEEN :q_start AND :q_end
   AND (l.repaid_on IS NULL OR l.repaid_on > l.due_on)"""
 
-ENSURE_TARGET_ACCOUNTS = """
-INSERT INTO ledger_account (id, code, holder_kind, holder_ref, purpose, name, area_code, allow_negative, balance)
-SELECT gen_random_uuid(), t.target_code, split_part(t.target_code, ':', 1), split_part(t.target_code, ':', 2),
-       'subsidy', t.target_code, t.area_code, false, 0
-FROM (SELECT DISTINCT ON (target_code) target_code, area_code FROM subsidy_payout WHERE run_id = :run_id) t
-ON CONFLICT (code) DO NOTHING"""
+# Accounts for ledger.open_accounts_from: the payees of the run (normally opened ahead, see below) ...
+TARGET_ACCOUNTS = """
+SELECT DISTINCT ON (target_code) target_code AS code, split_part(target_code, ':', 1) AS holder_kind,
+       split_part(target_code, ':', 2) AS holder_ref, 'subsidy' AS purpose, target_code AS name, area_code
+FROM subsidy_payout WHERE run_id = :run_id"""
+
+# ... opened by the pre-allocation, before the quarter's settlement: every borrower whose loan falls due
+# in the quarter, so the settlement itself only posts.
+ACCOUNTS_AHEAD = """
+SELECT DISTINCT ON (code) code, split_part(code, ':', 1) AS holder_kind, split_part(code, ':', 2) AS holder_ref,
+       'subsidy' AS purpose, code AS name, area_code
+FROM (
+    SELECT CASE WHEN l.household_id IS NULL THEN 'enterprise:' || CAST(l.id AS text) || ':' || 'subsidy'
+                ELSE 'household:' || CAST(l.household_id AS text) || ':' || 'subsidy' END AS code, l.area_code
+    FROM loan l
+    WHERE l.township_code = :township AND l.due_on BETWEEN :q_start AND :q_end
+) t"""
 
 PAYOUTS_BY_SOURCE = """
 SELECT source_code, entry_id, coop_code, sum(amount) AS amount, count(*) AS n
 FROM subsidy_payout WHERE run_id = :run_id
 GROUP BY source_code, entry_id, coop_code ORDER BY source_code"""
 
-INSERT_ENTRIES = """
-INSERT INTO journal_entry (id, kind, reference, effective_on, description, run_id, created_by)
+# Entry headers and lines for ledger.add_entries_from / post_lines_from: one entry per payer.
+ENTRIES = """
 SELECT entry_id, 'subsidy.settle', 'subsidy.settlement:' || CAST(run_id AS text) || ':' || source_code, :paid_on,
        :description, run_id, :created_by
 FROM subsidy_payout WHERE run_id = :run_id
 GROUP BY entry_id, run_id, source_code"""
 
-# All lines of all the run's entries in ONE statement: the balance trigger sees each entry whole.
-INSERT_LINES = """
-INSERT INTO journal_line (entry_id, account_id, debit, credit)
-SELECT p.entry_id, a.id, p.amount, 0
+# All lines of all the run's entries in ONE call: the ledger checks each entry whole.
+LINES = """
+SELECT p.entry_id, a.id AS account_id, p.amount AS debit, CAST(0 AS numeric(14,2)) AS credit
 FROM subsidy_payout p JOIN ledger_account a ON a.code = p.target_code WHERE p.run_id = :run_id
 UNION ALL
-SELECT p.entry_id, a.id, 0, sum(p.amount)
+SELECT p.entry_id, a.id, CAST(0 AS numeric(14,2)), sum(p.amount)
 FROM subsidy_payout p JOIN ledger_account a ON a.code = p.source_code WHERE p.run_id = :run_id
 GROUP BY p.entry_id, a.id"""

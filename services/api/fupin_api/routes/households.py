@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.errors import RuleViolation
-from fupin.households import importer, queries, service
+from fupin.households import importer, queries, reads, service
 from fupin.households.schemas import (
     Category,
     Cause,
@@ -27,7 +27,7 @@ from fupin.households.schemas import (
     TransitionIn,
 )
 from fupin.schema import Page
-from fupin_api.deps import Authorized, SessionDep
+from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
 from fupin_api.problems import problem_responses
 
 router = APIRouter(tags=["households"])
@@ -72,17 +72,16 @@ async def create_household(
 @router.get("/households", summary="List households in your area (filters, search, sort, cursor)",
             response_model=Page[HouseholdSummary], responses=problem_responses(403, 404))
 async def list_households(
-    session: SessionDep,
     filters: FiltersDep,
-    principal: Principal = Authorized(Perm.household_read),
+    reader: Reader = Reading(Perm.household_read),
     sort: SortQ = "created_at",
     cursor: Annotated[str | None, Query(max_length=300)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> Page[HouseholdSummary]:
-    rows, nxt = await queries.list_households(
-        session, principal=principal, filters=filters, sort=sort, cursor=cursor, limit=limit
-    )
-    return Page[HouseholdSummary](items=[HouseholdSummary.model_validate(h) for h in rows], next_cursor=nxt)
+) -> Response:
+    async with reader.transaction() as conn:
+        page = await reads.page(conn, principal=reader.principal, filters=filters, sort=sort, cursor=cursor,
+                                limit=limit)
+    return json_response(page)
 
 
 @router.post("/households/import", summary="Import an .xlsx roster (one row per member), all or nothing",
@@ -100,7 +99,7 @@ async def import_households(
 
 @router.get("/households/export", summary="Export the filtered roster as .xlsx or .csv (ID numbers masked per role)",
             response_model=None, response_class=Response, responses={
-                **problem_responses(403, 404),
+                **problem_responses(403, 404, 413),
                 200: {"content": {XLSX: {}, "text/csv": {}}, "description": "One row per member"},
             })
 async def export_households(
@@ -118,10 +117,10 @@ async def export_households(
 
 @router.get("/households/{household_id}", summary="Get one household with its members",
             response_model=HouseholdRead, responses=problem_responses(403, 404))
-async def get_household(
-    household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
-) -> HouseholdRead:
-    return await service.read_household(session, principal=principal, household_id=household_id)
+async def get_household(household_id: uuid.UUID, reader: Reader = Reading(Perm.household_read)) -> Response:
+    async with reader.transaction() as conn:
+        row = await reads.household(conn, principal=reader.principal, household_id=household_id)
+    return json_response(row)
 
 
 @router.patch("/households/{household_id}", summary="Correct a household's data (动态更新)",

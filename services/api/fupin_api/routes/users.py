@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from fupin.auth import service
 from fupin.auth.permissions import Perm
@@ -45,10 +45,13 @@ async def get_user(user_id: uuid.UUID, session: SessionDep, principal: Principal
 @router.patch("/users/{user_id}", summary="Deactivate a user, reset a password or rename",
               response_model=UserRead, responses=problem_responses(403, 404))
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, session: SessionDep, principal: Principal = Authorized(Perm.user_write),
+    request: Request, user_id: uuid.UUID, body: UserUpdate, session: SessionDep,
+    principal: Principal = Authorized(Perm.user_write),
 ) -> UserRead:
     user = await service.update_user(
         session, principal=principal, user_id=user_id, active=body.active, password=body.password,
         full_name=body.full_name,
     )
+    # This process stops trusting its cached row at once; others within token_cache_seconds.
+    request.app.state.auth_cache.forget(user_id)
     return UserRead.model_validate(user)

@@ -19,12 +19,18 @@ def scope_pattern(principal: Principal) -> str:
     return prefix_of(principal.area_code) + "%"
 
 
-def within(column: Any, area_code: str) -> ColumnElement[bool]:
-    """`column` lies inside the area: a range on the level prefix, not LIKE, because LIKE 'p%' cannot
-    use a plain btree index under a non-C collation (C.UTF-8 included) and scans the table.
+def code_range(area_code: str) -> tuple[str, str]:
+    """[low, high) of the codes inside the area; text SQL binds them as `col >= :low AND col < :high`.
     Codes are digits only, and ':' sorts right after '9'."""
     prefix = prefix_of(area_code)
-    return and_(column >= prefix, column < prefix + ":")
+    return prefix, prefix + ":"
+
+
+def within(column: Any, area_code: str) -> ColumnElement[bool]:
+    """`column` lies inside the area: a range on the level prefix, not LIKE, because LIKE 'p%' cannot
+    use a plain btree index under a non-C collation (C.UTF-8 included) and scans the table."""
+    low, high = code_range(area_code)
+    return and_(column >= low, column < high)
 
 
 def in_scope(principal: Principal, column: Any) -> ColumnElement[bool]:

@@ -44,6 +44,7 @@ from fupin.monitoring.models import Screening, ScreeningRow
 from fupin.monitoring.policy import rules_on
 from fupin.monitoring.rules import AMOUNT_SOURCES, CLOSED, SOURCE_CAUSE, RowOutcome, ScreeningSource, Status
 from fupin.monitoring.service import decision_due
+from fupin.pairing.access import in_directory
 
 MAX_ROWS = 1_000_000
 MAX_ERRORS = 1_000  # listed in the refusal; the count covers them all
@@ -289,7 +290,8 @@ _OPEN_STEPS = """
 INSERT INTO monitoring_step (id, area_code, monitored_household_id, cycle, step, from_status, to_status, role,
   actor, on_date, opinion, details, recorded_at)
 SELECT gen_random_uuid(), mh.area_code, mh.id, mh.cycle, 'open', COALESCE(h.mh_status, 'none'), 'warned',
-       CAST(:role AS varchar), CAST(:actor AS varchar), CAST(:on AS date), '', jsonb_build_object('decision_due_on', CAST(:due AS text), 'screening_id', CAST(:sid AS text)),
+       CAST(:role AS varchar), CAST(:actor AS varchar), CAST(:on AS date), '', jsonb_build_object('decision_due_on', CAST(CAST(:due AS date) AS text),
+                                        'screening_id', CAST(CAST(:sid AS uuid) AS text)),
        now()
 FROM {h} h JOIN monitored_household mh ON mh.id = COALESCE(h.mh_id, h.new_mh_id) WHERE h.outcome = 'warning'
 """
@@ -372,8 +374,9 @@ async def _apply(session: AsyncSession, principal: Principal, screening: Screeni
 
 
 async def get(session: AsyncSession, *, principal: Principal, screening_id: uuid.UUID) -> Screening:
-    row = await session.scalar(scoped(select(Screening), principal, Screening.area_code)
-                               .where(Screening.id == screening_id))
+    """A file is the county's: readable from every township and village in it (its rows are not)."""
+    row = await session.scalar(select(Screening).where(Screening.id == screening_id,
+                                                       in_directory(principal, Screening.area_code)))
     if row is None:
         raise not_found("screening")
     return row
@@ -382,7 +385,7 @@ async def get(session: AsyncSession, *, principal: Principal, screening_id: uuid
 async def list_screenings(
     session: AsyncSession, *, principal: Principal, source: ScreeningSource | None, limit: int,
 ) -> list[Screening]:
-    stmt = scoped(select(Screening), principal, Screening.area_code)
+    stmt = select(Screening).where(in_directory(principal, Screening.area_code))
     if source is not None:
         stmt = stmt.where(Screening.source == source.value)
     return list((await session.scalars(stmt.order_by(Screening.created_at.desc(), Screening.id).limit(limit))).all())

@@ -4,9 +4,9 @@ Revision ID: m0100
 Revises: 0070
 Create Date: 2026-12-01 12:00:00
 
-Every new table is area-owned and gets row-level security. The two county policy tables are a county
-directory (like the pairing settings): readable from the county and every township and village in it,
-writable only within the caller's own scope. `monitoring_step` is append-only history.
+Every new table is area-owned and gets row-level security. The county's policy tables and its screening
+files are a county directory (like the pairing settings): readable from the county and every township
+and village in it, writable only within the caller's own scope. `monitoring_step` is append-only history.
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 AREA_TABLES = (
-    "screening", "screening_row", "monitored_household", "monitored_person", "monitoring_warning", "monitoring_step",
+    "screening_row", "monitored_household", "monitored_person", "monitoring_warning", "monitoring_step",
     "monitoring_measure", "insurance_claim", "insurance_claim_bill",
 )
-COUNTY_DIRECTORY_TABLES = ("monitoring_policy", "insurance_policy")
+COUNTY_DIRECTORY_TABLES = ("monitoring_policy", "insurance_policy", "screening")
 DIRECTORY_ACTIONS = ("read", "insert", "update", "delete")
 
 

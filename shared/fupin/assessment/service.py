@@ -130,7 +130,9 @@ async def policy_for(session: AsyncSession, *, county_code: str, on: date) -> Re
 # Loans that fell due in [start, min(end, as_of)], with the principal repaid on them by as_of
 # (partial repayments count by amount, reversals subtract, never above the principal); per township
 # totals with exact cross-multiplied band comparisons; the check rows and their loan snapshots in the
-# same statement. Every constant is typed (performance rule 1).
+# same statement. Every constant is typed (performance rule 1). Enterprise loans (农业产业化) are
+# county-level and count in no township's rate or quota (Q38).
+ENTERPRISE = "enterprise"
 _CHECK_SQL = text(
     """
 WITH tw AS (
@@ -150,6 +152,7 @@ due AS (
     GROUP BY r.loan_id
   ) p ON p.loan_id = l.id
   WHERE l.due_on >= CAST(:start AS date) AND l.due_on <= CAST(:due_until AS date)
+    AND l.product <> CAST(:enterprise AS text)
 ),
 agg AS (
   SELECT tw.code AS township_code,
@@ -234,6 +237,7 @@ async def run_checks(
                 "cut": p.quota_cut,
                 "policy_id": resolved.policy_id,
                 "job_key": job_key,
+                "enterprise": ENTERPRISE,
             },
         )
     ).one()

@@ -4,6 +4,7 @@ paired cadre, and another area's households answering 404."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from tests.monitoring.factories import (
@@ -217,6 +218,51 @@ class TestRoutingAndScope:
         village = (await client.get("/monitoring/warnings", headers=world.h[R.village_committee])).json()["items"]
         assert w["id"] in [x["id"] for x in village]
         assert other_cadre_id != cadre_id
+
+    async def test_an_exited_household_without_a_pairing_gets_a_named_cadre(self, client, world):
+        cadre_id, cadre = await cadre_with_user(client, world)
+        mh_id = (await _warned(client, world))["monitored_household_id"]
+        url = f"/monitored-households/{mh_id}/cadre"
+        body = {"cadre_id": cadre_id, "on": "2026-09-25"}
+        assert (await client.put(url, headers=world.h[R.village_committee], json=body)).status_code == 403
+        r = await client.put(url, headers=world.h[R.township_station], json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["cadre_id"] == cadre_id
+        # the household is now the cadre's: visible to them, and the next warning is routed to them
+        assert (await client.get(f"/monitored-households/{mh_id}", headers=cadre)).status_code == 200
+        w = await post(client, "/monitoring/warnings", world.h[R.village_committee],
+                       {"source": "self_report", "monitored_household_id": mh_id, "cause": "disaster",
+                        "raised_on": "2026-09-26"})
+        assert w["cadre_id"] == cadre_id
+        r = await client.put(url, headers=world.h[R.township_station],
+                             json={"cadre_id": str(uuid.uuid4()), "on": "2026-09-25"})
+        assert r.status_code == 404
+        await client.patch(f"/cadres/{cadre_id}", headers=world.h[R.poverty_office], json={"status": "retired"})
+        other_id, _ = await cadre_with_user(client, world)
+        await client.patch(f"/cadres/{other_id}", headers=world.h[R.poverty_office], json={"status": "retired"})
+        r = await client.put(url, headers=world.h[R.township_station], json={"cadre_id": other_id, "on": "2026-09-25"})
+        assert (r.status_code, r.json()["code"]) == (422, "pairing.cadre_inactive")
+        paired, _ = await exited_household(world.sm, world.village)
+        active_id, _ = await cadre_with_user(client, world)
+        await pair_before_exit(world.sm, client, world, active_id, paired)
+        mh2 = await post(client, "/monitoring/warnings", world.h[R.village_committee], warning_body(paired))
+        r = await client.put(f"/monitored-households/{mh2['monitored_household_id']}/cadre",
+                             headers=world.h[R.township_station], json={"cadre_id": other_id, "on": "2026-09-25"})
+        assert (r.status_code, r.json()["code"]) == (409, "monitoring.already_paired")
+
+    async def test_the_county_cap_counts_pairings_and_monitored_households_together(self, client, world):
+        await post(client, "/pairing-settings", world.h[R.poverty_office],
+                   {"county_code": world.county.code, "effective_from": "2026-01-01", "max_households_per_cadre": 2})
+        cadre_id, _ = await cadre_with_user(client, world)
+        paired, _ = await exited_household(world.sm, world.village)
+        await pair_before_exit(world.sm, client, world, cadre_id, paired)  # one pairing
+        first = (await _warned(client, world))["monitored_household_id"]
+        second = (await _warned(client, world))["monitored_household_id"]
+        body = {"cadre_id": cadre_id, "on": "2026-09-25"}
+        r = await client.put(f"/monitored-households/{first}/cadre", headers=world.h[R.poverty_office], json=body)
+        assert r.status_code == 200, r.text
+        r = await client.put(f"/monitored-households/{second}/cadre", headers=world.h[R.poverty_office], json=body)
+        assert (r.status_code, r.json()["code"], r.json()["extra"]["active"]) == (422, "pairing.cadre_at_capacity", 2)
 
     async def test_another_areas_household_answers_404_everywhere(self, client, world):
         mh_id = (await _warned(client, world))["monitored_household_id"]

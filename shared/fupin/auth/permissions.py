@@ -80,6 +80,7 @@ class Perm(StrEnum):
     monitoring_read = "monitoring.read"  # cadres additionally see only the households they are responsible for
     monitoring_warn = "monitoring.warn"
     monitoring_enter = "monitoring.enter"
+    monitoring_cadre_assign = "monitoring.cadre_assign"
     monitoring_step = "monitoring.step"  # each step is further owned by one role (fupin.monitoring.rules)
     monitoring_measure_write = "monitoring.measure_write"
     monitoring_screening_read = "monitoring.screening_read"
@@ -164,6 +165,7 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.monitoring_read: READERS,
     Perm.monitoring_warn: frozenset({R.village_committee, R.cadre, R.township_station, R.poverty_office}),
     Perm.monitoring_enter: frozenset({R.village_committee, R.township_station, R.poverty_office}),
+    Perm.monitoring_cadre_assign: frozenset({R.township_station, R.poverty_office}),
     Perm.monitoring_step: frozenset({R.village_committee, R.township_station, R.poverty_office}),
     Perm.monitoring_measure_write: frozenset({R.village_committee, R.township_station, R.poverty_office, R.cadre}),
     Perm.monitoring_screening_read: frozenset({R.poverty_office, R.township_station, R.village_committee,

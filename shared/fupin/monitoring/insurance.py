@@ -48,7 +48,7 @@ from fupin.monitoring.models import (
     MonitoredPerson,
 )
 from fupin.monitoring.rules import CLOSED, ClaimStatus, MeasureKind, MeasureStatus, Status, Tier
-from fupin.monitoring.service import check_cadre
+from fupin.monitoring.service import assign_cadre
 from fupin.pairing.access import in_directory
 
 PURPOSE = "insurance"
@@ -314,20 +314,15 @@ async def _audit_step(session: AsyncSession, principal: Principal, claim: Insura
 
 async def _ensure_cadre(session: AsyncSession, principal: Principal, mh: MonitoredHousehold,
                         cadre_id: uuid.UUID | None, on: date) -> None:
-    """「对已救助人员明确专人结对帮扶」: the aided household has a responsible cadre, or gets one now. The
-    pairing domain pairs no exited household, so the cadre is named on the monitored household, under
-    the pairing domain's cadre rules (active, same county, the per-cadre cap)."""
+    """「对已救助人员明确专人结对帮扶」: the aided household has a responsible cadre, or gets one now (named
+    on the monitored household, under the pairing domain's cadre rules)."""
     if await access.responsible_cadre(session, mh) is not None:
         return
     if cadre_id is None:
         raise RuleViolation("insurance.cadre_required",
                             "the aided household has no paired cadre: name one (cadre_id) to pay",
                             "已救助人员须明确专人结对帮扶,请指定帮扶干部")
-    await check_cadre(session, principal=principal, cadre_id=cadre_id, area_code=mh.area_code, on=on)
-    mh.cadre_id = cadre_id
-    await session.flush()
-    await audit.record(session, principal, action="monitoring.cadre.assign", entity="monitored_household",
-                       entity_id=mh.id, area_code=mh.area_code, after={"cadre_id": cadre_id, "on": on})
+    await assign_cadre(session, principal=principal, monitored_household_id=mh.id, cadre_id=cadre_id, on=on)
 
 
 async def pay(session: AsyncSession, *, principal: Principal, claim_id: uuid.UUID, on: date, opinion: str,

@@ -220,6 +220,11 @@ class WarningRead(FupinSchema):
     created_by: str
 
 
+class CadreAssign(FupinSchema):
+    cadre_id: uuid.UUID
+    on: Day
+
+
 # --- steps -----------------------------------------------------------------------------------------
 
 

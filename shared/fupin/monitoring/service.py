@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,13 +58,16 @@ async def check_cadre(session: AsyncSession, *, principal: Principal, cadre_id: 
                       on: date) -> None:
     """The pairing domain's rules for a responsible cadre: in the household's county, active, and under the
     county's cap on households per cadre (pairings and monitored households counted together)."""
-    cadre = await load_cadre(session, principal=principal, cadre_id=cadre_id, lock=True)
+    cadre = await load_cadre(session, principal=principal, cadre_id=cadre_id)
     if cadre.area_code != county_of(area_code):
         raise not_found("cadre")
     require_active(cadre)
     setting = await setting_on(session, county_code=area_code, day=on)
     if setting is None or setting.max_households_per_cadre is None:
         return
+    # A township user may not lock the county's cadre row (row-level security on FOR UPDATE), so two
+    # concurrent assignments of one capped cadre queue on a lock of the cadre's id instead.
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"cadre:{cadre.id}"})
     paired = await session.scalar(select(func.count()).select_from(Pairing).where(
         Pairing.cadre_id == cadre.id, Pairing.end_date.is_(None)))
     monitored = await session.scalar(select(func.count()).select_from(MonitoredHousehold).where(
@@ -77,6 +80,29 @@ async def check_cadre(session: AsyncSession, *, principal: Principal, cadre_id: 
             f"帮扶干部 {cadre.name} 已包 {held} 户,达到上限 {setting.max_households_per_cadre} 户",
             extra={"cadre_id": str(cadre.id), "active": held, "cap": setting.max_households_per_cadre},
         )
+
+
+async def assign_cadre(session: AsyncSession, *, principal: Principal, monitored_household_id: uuid.UUID,
+                       cadre_id: uuid.UUID, on: date) -> MonitoredHousehold:
+    """Name the responsible cadre of a monitored household (「明确专人结对帮扶」) when no active pairing
+    already gives it one: a household outside the registry, or an exited one the pairing domain no longer
+    pairs. Later warnings are routed to this cadre."""
+    mh = await access.load(session, principal=principal, monitored_household_id=monitored_household_id, lock=True)
+    if on > business_date():
+        raise RuleViolation("monitoring.future_date", "the date cannot be in the future", "日期不能晚于今天")
+    current = await access.responsible_cadre(session, mh)
+    if current is not None and current != mh.cadre_id:
+        raise Conflict("monitoring.already_paired", "the household has an active pairing; change it in pairing",
+                       "该户已有结对帮扶干部,请在结对帮扶中调整", extra={"cadre_id": str(current)})
+    if cadre_id == mh.cadre_id:
+        return mh
+    await check_cadre(session, principal=principal, cadre_id=cadre_id, area_code=mh.area_code, on=on)
+    before, mh.cadre_id = mh.cadre_id, cadre_id
+    await session.flush()
+    await audit.record(session, principal, action="monitoring.cadre.assign", entity="monitored_household",
+                       entity_id=mh.id, area_code=mh.area_code, before={"cadre_id": before},
+                       after={"cadre_id": cadre_id, "on": on})
+    return mh
 
 
 # --- entering a household outside the registry ----------------------------------------------------

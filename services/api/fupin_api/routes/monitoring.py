@@ -16,6 +16,7 @@ from fupin.errors import RuleViolation
 from fupin.monitoring import measures, policy, queries, screening, service, workflow
 from fupin.monitoring.rules import MonitoringKind, RowOutcome, ScreeningSource, Status, WarningSource
 from fupin.monitoring.schemas import (
+    CadreAssign,
     MeasureCreate,
     MeasureRead,
     MeasureUpdate,
@@ -248,6 +249,23 @@ async def get_household(monitored_household_id: uuid.UUID, session: SessionDep,
                         ) -> MonitoredHouseholdDetail:
     return await queries.household_detail(session, principal=principal, monitored_household_id=monitored_household_id,
                                           as_of=as_of or business_date())
+
+
+@router.put(
+    "/monitored-households/{monitored_household_id}/cadre", summary="Name the household's responsible cadre",
+    response_model=MonitoredHouseholdDetail, responses=problem_responses(403, 404, 409),
+    description="Station or poverty office, for a household without an active pairing (one outside the registry, "
+                "or an exited one, which the pairing domain no longer pairs). The pairing domain's cadre rules "
+                "apply: same county, active (`pairing.cadre_inactive`), under the county's cap "
+                "(`pairing.cadre_at_capacity`). A household with an active pairing: `monitoring.already_paired` "
+                "(409). Later warnings are routed to this cadre.",
+)
+async def assign_cadre(monitored_household_id: uuid.UUID, body: CadreAssign, session: SessionDep,
+                       principal: Principal = Authorized(Perm.monitoring_cadre_assign)) -> MonitoredHouseholdDetail:
+    await service.assign_cadre(session, principal=principal, monitored_household_id=monitored_household_id,
+                               cadre_id=body.cadre_id, on=body.on)
+    return await queries.household_detail(session, principal=principal, monitored_household_id=monitored_household_id,
+                                          as_of=business_date())
 
 
 @router.post(

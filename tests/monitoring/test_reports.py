@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 
 from fupin.db import set_area_scope
 from fupin.monitoring.models import MonitoredHousehold
+from fupin.seeding import idcard
 from tests.monitoring.factories import (
     R,
     exited_household,
@@ -47,10 +48,12 @@ class TestReport:
         await step(client, world, mb, "township_check", "2026-11-03", header=station2)
         await step(client, world, mb, "decide_dismiss", "2026-11-24", opinion="损失已由保险赔付")
         # C: a household outside the registry whose ID number has a wrong check character is refused whole.
+        body17 = a_people[0][1][:6] + "19700101001"
+        wrong_check = body17 + ("0" if idcard.check_char(body17) != "0" else "1")
         await post(client, "/monitored-households", world.h[R.village_committee],
                    {"area_code": world.village, "kind": "sudden_hardship", "income_per_capita": "3000.00",
                     "cause": "accident", "reported_on": "2026-09-01", "persons": [
-                        {"name": "赵某", "id_number": a_people[0][1][:6] + "19700101001" + "X", "relation": "户主"}]},
+                        {"name": "赵某", "id_number": wrong_check, "relation": "户主"}]},
                    status=422)  # wrong check character: refused, nothing entered
         await funded_policy(client, world)
         claim = await post(client, "/insurance-claims", world.h[R.village_committee],

@@ -98,6 +98,20 @@ class TestSteps:
         assert [s["role"] for s in history][1:] == ["village_committee", "village_committee", "township_station",
                                                     "poverty_office"]
 
+    async def test_each_step_refuses_the_other_roles(self, client, world):
+        mh_id = (await _warned(client, world))["monitored_household_id"]
+        await to_monitored(client, world, mh_id)
+        cases = [("propose_elimination", R.township_station), ("propose_elimination", R.poverty_office),
+                 ("decide_monitor", R.village_committee), ("township_check", R.poverty_office)]
+        for name, role in cases:
+            r = await client.post(f"/monitored-households/{mh_id}/steps", headers=world.h[role],
+                                  json={"step": name, "on": "2026-10-10"})
+            assert (r.status_code, r.json()["code"]) == (403, "monitoring.wrong_role"), (name, role)
+        for role in (R.finance_bureau, R.auditor, R.credit_coop):
+            r = await client.post(f"/monitored-households/{mh_id}/steps", headers=world.h[role],
+                                  json={"step": "verify", "on": "2026-10-10"})
+            assert (r.status_code, r.json()["code"]) == (403, "auth.forbidden")
+
     async def test_verification_at_the_line_and_at_half_income_finds_no_risk(self, client, world):
         mh_id = (await _warned(client, world))["monitored_household_id"]
         v = await step(client, world, mh_id, "verify", "2026-09-25",
@@ -177,6 +191,12 @@ class TestElimination:
         await step(client, world, mh_id, "township_reject_elimination", "2026-10-21", opinion="收入证明不全")
         await step(client, world, mh_id, "propose_elimination", "2026-10-22", elimination=ok)
         await step(client, world, mh_id, "township_confirm_elimination", "2026-10-23")
+        await step(client, world, mh_id, "reject_elimination", "2026-10-23", status=422)  # no reason
+        await step(client, world, mh_id, "reject_elimination", "2026-10-23", opinion="再观察一个月")
+        assert (await _household(client, world, mh_id))["stable_since"] is None
+        await step(client, world, mh_id, "propose_elimination", "2026-10-23", elimination=ok)
+        await step(client, world, mh_id, "decide_elimination", "2026-10-23", status=409)  # township first
+        await step(client, world, mh_id, "township_confirm_elimination", "2026-10-23")
         await step(client, world, mh_id, "decide_elimination", "2026-10-26", opinion="风险消除")
         mh = await _household(client, world, mh_id)
         assert (mh["status"], mh["closed_on"], mh["stable_since"]) == ("eliminated", "2026-10-26", "2026-04-20")
@@ -191,7 +211,7 @@ class TestElimination:
             "warned", 2, "accident", "2026-11-23", None)
         history = (await client.get(f"/monitored-households/{mh_id}/steps", headers=world.h[R.poverty_office])).json()
         assert [(s["cycle"], s["step"]) for s in history][-2:] == [(1, "decide_elimination"), (2, "open")]
-        assert len([s for s in history if s["cycle"] == 1]) == 10
+        assert len([s for s in history if s["cycle"] == 1]) == 13
 
 
 class TestRoutingAndScope:

@@ -46,10 +46,11 @@ async def repayment_rate_query(ctx: BenchContext) -> str:
 
 
 async def audit_verify(ctx: BenchContext) -> str:
-    from fupin.audit import service as audit
+    from fupin.audit import sealer
+    from fupin.settings import get_settings
 
     async with ctx.owner_session() as session:
-        report = await audit.verify_chain(session)
+        report = await sealer.verify(session, key=get_settings().audit_checkpoint_key)
     return f"{report.rows:,} audit rows, ok={report.ok}"
 
 
@@ -72,7 +73,7 @@ async def subsidy_settlement(ctx: BenchContext) -> str:
                              job_key=f"subsidy.settlement:{t}:{SETTLEMENT_QUARTER}", status="pending",
                              triggered_by="bench")
             session.add(run)
-            await jobs.request_job(session, kind="subsidy.settlement", key=run.job_key, args={})
+            await jobs.request_job(session, kind="subsidy.settlement", key=run.job_key, area_code=t, args={})
             keys.append(run.job_key)
     handler = jobs.handler_for("subsidy.settlement")
     for key in keys:

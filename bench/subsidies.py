@@ -99,7 +99,7 @@ async def run(n: int) -> dict[str, object]:
                 run_row = SubsidyRun(id=uuid.uuid4(), area_code=t, quarter="2026Q3", phase="settlement",
                                      job_key=f"subsidy.settlement:{t}:2026Q3", status="pending", triggered_by="bench")
                 s.add(run_row)
-                await jobs.request_job(s, kind="subsidy.settlement", key=run_row.job_key, args={})
+                await jobs.request_job(s, kind="subsidy.settlement", key=run_row.job_key, area_code=t, args={})
                 keys.append(run_row.job_key)
         t1 = time.perf_counter()
         for key in keys:

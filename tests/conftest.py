@@ -1,6 +1,16 @@
 """Test infrastructure: one fresh database per run built by `alembic upgrade head`, real Redis with a
-private queue, the real ASGI app through httpx. Data isolation between tests comes from each test
-building its own areas (unique codes), never from sharing rows."""
+private queue, the real ASGI app through httpx.
+
+Isolation rules (the suite must pass on a busy machine, next to other runs on the same servers):
+- data: each test builds its own areas (`tests.factories.new_county`, unique codes) and periods, never
+  relying on an empty database or on rows another test made;
+- workers: a test that starts a worker gives it a queue of its own and confines it to the test's own
+  county (`private_worker_settings`), so it never executes, waits behind or counts another test's runs;
+  the platform-wide schedule is ticked only by tests that call it directly, at dates no other test uses;
+- Redis: the queues this run made, and the arq keys of its runs, are deleted when the run ends;
+- pools: small (`db_pool_size=4`), because the PostgreSQL server is shared (max_connections 100);
+- time: tests wait for observed progress with generous bounds, never for a guessed wall-clock delay.
+"""
 
 from __future__ import annotations
 
@@ -61,7 +71,7 @@ def test_settings() -> Iterator[Settings]:
         redis_url=_redis_url(),
         queue_name=f"fupin:test:{uuid.uuid4().hex[:8]}",
         jwt_secret="test-secret-" + "x" * 32,
-        job_stale_seconds=0,
+        db_pool_size=4,
     )
     os.environ.update({
         "FUPIN_DATABASE_URL": settings.database_url,
@@ -74,7 +84,41 @@ def test_settings() -> Iterator[Settings]:
 
     get_settings.cache_clear()
     yield settings
+    asyncio.run(_purge_redis(settings))
     asyncio.run(_admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+_PRIVATE_QUEUES: list[str] = []
+
+
+def private_worker_settings(settings: Settings, area_code: str, **overrides: object) -> Settings:
+    """Settings for a worker that only this test feeds: its own arq queue, confined to the test's area."""
+    queue = f"{settings.queue_name}:{uuid.uuid4().hex[:8]}"
+    _PRIVATE_QUEUES.append(queue)
+    return settings.model_copy(update={"queue_name": queue, "worker_area": area_code, **overrides})
+
+
+async def _purge_redis(settings: Settings) -> None:
+    """Delete this run's queues and the arq job, result, retry and in-progress keys of its runs."""
+    from redis.asyncio import Redis
+    from sqlalchemy import select
+
+    from fupin.jobs import JobRun
+
+    engine = create_async_engine(settings.database_url)
+    async with engine.connect() as conn:
+        runs = (await conn.execute(select(JobRun.key, JobRun.enqueues))).all()
+    await engine.dispose()
+    ids = [f"{key}#{n}" if n else key for key, enqueues in runs for n in range(enqueues + 2)]
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        names = [f"{prefix}{i}" for i in ids for prefix in ("arq:job:", "arq:result:", "arq:retry:", "arq:in-progress:")]
+        for queue in [settings.queue_name, *_PRIVATE_QUEUES]:
+            names += [queue, f"{queue}:health"]
+        for start in range(0, len(names), 5000):
+            await redis.delete(*names[start:start + 5000])
+    finally:
+        await redis.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -95,13 +95,33 @@ def create_user(
 
 
 @app.command("verify-audit")
-def verify_audit() -> None:
-    """Recompute the audit hash chain; exit 1 naming the first broken row."""
-    from fupin.audit import service as audit
+def verify_audit(
+    county: Annotated[str | None, typer.Option(help="verify one county's chain (6 digits); default: all")] = None,
+) -> None:
+    """Seal pending audit rows, then check every chain row by row and against its signed checkpoints.
 
-    report = _with_session(audit.verify_chain)
-    typer.echo(f"{'OK' if report.ok else 'BROKEN'}: {report.rows} rows; {report.reason}"
-               + (f" (row id {report.first_bad_id})" if report.first_bad_id else ""))
+    Prints the rows checked, the unsealed count and oldest age; exits 1 naming each problem found."""
+    from fupin.audit import sealer
+
+    settings = _settings()
+
+    async def go() -> sealer.AuditReport:
+        engine = make_engine(owner_url(settings), name="fupin-cli", pool_size=1)
+        try:
+            sm = make_sessionmaker(engine)
+            await sealer.seal_pending(sm, key=settings.audit_checkpoint_key,
+                                      counties=[county] if county else None)
+            async with unit_of_work(sm) as session:
+                return await sealer.verify(session, key=settings.audit_checkpoint_key, county=county)
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(go())
+    age = f"{report.oldest_unsealed_seconds:.0f} s" if report.oldest_unsealed_seconds is not None else "-"
+    typer.echo(f"{'OK' if report.ok else 'BROKEN'}: {report.rows} sealed rows in {report.chains} chains, "
+               f"{report.checkpoints} checkpoints; {report.unsealed} unsealed (oldest {age})")
+    for p in report.problems:
+        typer.echo(f"  chain {p.county_code} position {p.seq} (row id {p.event_id}): {p.reason}")
     if not report.ok:
         raise typer.Exit(1)
 

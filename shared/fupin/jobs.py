@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, func, or_, select, update
+from sqlalchemy import ColumnElement, DateTime, Integer, String, Text, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fupin.areas.scope import within
 from fupin.base import Base, UUIDPk
 
 
@@ -36,6 +37,8 @@ class JobRun(UUIDPk, Base):
 
     kind: Mapped[str] = mapped_column(String(64), index=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
+    # The area whose data the run touches ('' = platform-wide): scopes /jobs, RLS and confined workers.
+    area_code: Mapped[str] = mapped_column(String(12), server_default="", default="")
     args: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.pending.value, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -87,12 +90,21 @@ def known_kinds() -> list[str]:
 
 
 async def request_job(
-    session: AsyncSession, *, kind: str, key: str, args: dict[str, Any] | None = None, requested_by: str = "system"
+    session: AsyncSession,
+    *,
+    kind: str,
+    key: str,
+    area_code: str,
+    args: dict[str, Any] | None = None,
+    requested_by: str = "system",
 ) -> tuple[JobRun, bool]:
-    """Insert the run row if its key is new; returns (row, created). The caller's commit publishes it."""
+    """Insert the run row if its key is new; returns (row, created). The caller's commit publishes it.
+
+    `area_code` is the area whose data the run touches ('' for platform-wide runs); who may see the run
+    and which confined worker may execute it follow from it."""
     stmt = (
         insert(JobRun)
-        .values(id=uuid.uuid4(), kind=kind, key=key, args=args or {}, requested_by=requested_by)
+        .values(id=uuid.uuid4(), kind=kind, key=key, area_code=area_code, args=args or {}, requested_by=requested_by)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(JobRun.id)
     )
@@ -118,22 +130,43 @@ async def mark_enqueued(session: AsyncSession, keys: list[str]) -> None:
         )
 
 
-async def runs_to_sweep(session: AsyncSession, *, stale_after: timedelta, limit: int = 500) -> list[JobRun]:
+def in_worker_area(worker_area: str) -> ColumnElement[bool]:
+    """The runs a worker confined to `worker_area` may sweep and execute ('' = every run).
+
+    A confined worker takes only runs inside its area, never platform-wide ones, so a county's worker
+    (or a test's) never executes another county's work."""
+    if not worker_area:
+        return true()
+    return within(JobRun.area_code, worker_area)
+
+
+def abandoned(stale_after: timedelta) -> ColumnElement[bool]:
+    """A `running` run whose worker is gone. A live worker holds the row lock for the whole run, so
+    callers combine this with SKIP LOCKED; the age only covers the instant between claim and lock."""
+    return (JobRun.status == JobStatus.running.value) & (
+        JobRun.started_at < func.now() - stale_after
+    )
+
+
+async def runs_to_sweep(
+    session: AsyncSession, *, stale_after: timedelta, worker_area: str = "", limit: int = 500
+) -> list[JobRun]:
     """Runs arq may have lost: never enqueued, queued too long, abandoned mid-run, or failed transiently.
 
     SKIP LOCKED leaves out the rows a live worker is executing right now.
     """
-    cutoff = datetime.now(UTC) - stale_after
+    cutoff = func.now() - stale_after
     stmt = (
         select(JobRun)
         .where(
             or_(
                 (JobRun.status == JobStatus.pending.value)
                 & (JobRun.enqueued_at.is_(None) | (JobRun.enqueued_at < cutoff)),
-                (JobRun.status == JobStatus.running.value) & (JobRun.started_at < cutoff),
+                abandoned(stale_after),
                 (JobRun.status == JobStatus.failed.value)
                 & (JobRun.enqueued_at.is_(None) | (JobRun.enqueued_at < cutoff)),
-            )
+            ),
+            in_worker_area(worker_area),
         )
         .order_by(JobRun.created_at)
         .limit(limit)

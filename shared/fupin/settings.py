@@ -41,8 +41,29 @@ class Settings(BaseSettings):
     bank_signature_window_seconds: int = Field(300, description="Accepted clock skew for signed bank posts (±).")
     max_body_bytes: int = Field(5 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
     job_timeout_seconds: int = Field(600, description="arq job timeout.")
-    job_stale_seconds: int = Field(120, description="A queued run not started after this long is re-enqueued.")
-    sweeper_interval_seconds: int = Field(60, description="How often the sweeper looks for lost or missed runs.")
+    job_stale_seconds: int = Field(
+        120,
+        description="A queued run not started after this long is re-enqueued; a running run whose worker died "
+        "is re-delivered once it started this long ago.",
+    )
+    sweeper_interval_seconds: int = Field(
+        30,
+        description="How often the sweeper looks for lost, abandoned or missed runs (a divisor of 60 s or of "
+        "60 min). A run whose worker was killed is re-delivered within job_stale_seconds + this.",
+    )
+    worker_area: str = Field(
+        "",
+        description="Confine a worker to one area code: it sweeps and executes only runs inside that area and "
+        "does not tick the platform-wide schedule. Empty: every run, and the schedule.",
+    )
+    audit_checkpoint_key: str = Field(
+        "dev-audit-checkpoint-key-change-me-0123456789",
+        description="HMAC key signing audit chain checkpoints. Keep it outside the database (a secret store): "
+        "whoever holds it could forge checkpoints. Changing it makes older checkpoints unverifiable.",
+    )
+    audit_seal_interval_seconds: int = Field(
+        5, description="How often the worker seals new audit rows into their county chains (seal lag bound)."
+    )
     timezone: str = Field("Asia/Shanghai", description="Business day and quarter boundaries.")
     api_host: str = Field("127.0.0.1", description="`make run` API bind address.")
     api_port: int = Field(8000, description="`make run` API port.")

@@ -29,7 +29,7 @@ class TestAnnualRunsOnce:
 
         async def request() -> bool:
             async with owner_sessionmaker() as session, session.begin():
-                _, created = await jobs.request_job(session, kind="assessment.annual", key=key)
+                _, created = await jobs.request_job(session, kind="assessment.annual", key=key, area_code=county.code)
                 await asyncio.sleep(0)  # hold the transaction open while the other one inserts
                 return created
 
@@ -45,7 +45,7 @@ class TestAnnualRunsOnce:
                         repayments=[("9000.00", date(Y, 5, 1))])
         key = annual_key(county.code, Y)
         async with owner_sessionmaker() as session, session.begin():
-            await jobs.request_job(session, kind="assessment.annual", key=key)
+            await jobs.request_job(session, kind="assessment.annual", key=key, area_code=county.code)
         outcomes = await asyncio.gather(
             runner.execute(app_sessionmaker, test_settings, key), runner.execute(app_sessionmaker, test_settings, key)
         )
@@ -68,7 +68,7 @@ class TestMonthly:
         await make_loan(owner_sessionmaker, village=v, principal="10000.00", due_on=date(Y, 3, 15))
         key = monthly_key(county.code, Y, 2)
         async with owner_sessionmaker() as session, session.begin():
-            await jobs.request_job(session, kind="assessment.monthly", key=key)
+            await jobs.request_job(session, kind="assessment.monthly", key=key, area_code=county.code)
         assert await runner.execute(app_sessionmaker, test_settings, key) == "done"
         async with owner_sessionmaker() as session:
             check = (await session.scalars(select(RepaymentCheck).where(RepaymentCheck.job_key == key))).one()

@@ -134,7 +134,8 @@ class TestQuotaProposals:
 
         key = annual_key(county.code, Y)
         async with owner_sessionmaker() as session, session.begin():
-            await jobs.request_job(session, kind="assessment.annual", key=key, args={"county": county.code})
+            await jobs.request_job(session, kind="assessment.annual", key=key, area_code=county.code,
+                                   args={"county": county.code})
         assert await runner.execute(app_sessionmaker, test_settings, key) == "done"
 
         checks = {c["area_code"]: c for c in (await client.get(

@@ -272,8 +272,8 @@ class TestRedemptionAndMaturity:
         h = await _hold(client, office, pool_id, hid, "10000")
         assert h["end_on"] == "2022-12-31"
         key = f"dividend.mature:test-{uuid.uuid4().hex[:8]}"
-        async with app_sessionmaker() as session, session.begin():
-            await jobs.request_job(session, kind="dividend.mature", key=key, args={"on": "2023-01-01"})
+        async with owner_sessionmaker() as session, session.begin():
+            await jobs.request_job(session, kind="dividend.mature", key=key, area_code="", args={"on": "2023-01-01"})
         assert await runner.execute(app_sessionmaker, test_settings, key) == "done"
         matured = (await client.get(f"/dividend-pools/{pool_id}/holdings", headers=office,
                                     params={"status": "matured"})).json()["items"]

@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import schemathesis
 from fastapi.routing import APIRoute
@@ -26,6 +21,7 @@ from fupin.settings import Settings
 from fupin_api.deps import Authorize
 from fupin_api.main import create_app
 from fupin_api.openapi import api_routes, render
+from tests.live import live_api
 
 ROOT = Path(__file__).resolve().parents[2]
 # Routes open to anyone (health, docs) or authenticated otherwise (token issue; HMAC-signed bank posts).
@@ -79,12 +75,6 @@ def test_permission_table_is_explicit_and_machine_clients_get_no_staff_rights():
 
 # --- schemathesis against a live server -------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live_server(test_settings) -> Iterator[tuple[str, dict[str, str]]]:
     from fupin.db import make_engine, make_sessionmaker
@@ -99,25 +89,8 @@ def live_server(test_settings) -> Iterator[tuple[str, dict[str, str]]]:
         return hdr
 
     headers = asyncio.run(make_token())
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "fupin_api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning"],
-        env={**os.environ}, cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.2)
-    yield base, headers
-    proc.terminate()
-    proc.wait(timeout=10)
+    with live_api() as base:
+        yield base, headers
 
 
 def test_fuzz_every_operation_no_5xx(live_server):

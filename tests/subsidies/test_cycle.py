@@ -318,7 +318,9 @@ class TestKill:
             assert await s.scalar(select(func.count()).select_from(SubsidyPayout)
                                   .where(SubsidyPayout.loan_id.in_(list(loans.values())))) == 0
         # the restarted worker (here: the runner in this process) picks the abandoned run up
-        assert await runner.execute(app_sessionmaker, test_settings, key) == "done"
+        # (it knows the first worker is dead, so it need not wait job_stale_seconds for the run to count as abandoned)
+        restarted = test_settings.model_copy(update={"job_stale_seconds": 0})
+        assert await runner.execute(app_sessionmaker, restarted, key) == "done"
         async with sm() as s:
             rows = (await s.execute(select(SubsidyPayout.loan_id, func.count())
                                     .where(SubsidyPayout.loan_id.in_(list(loans.values())))

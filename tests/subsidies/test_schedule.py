@@ -32,7 +32,7 @@ async def test_fan_out_creates_one_run_per_township_once(owner_sessionmaker, app
     county = await new_county(owner_sessionmaker, townships=3)
     due = quarter_start_due(datetime(2031, 4, 1, tzinfo=SHANGHAI))[0]
     async with owner_sessionmaker() as s, s.begin():
-        await jobs.request_job(s, kind=due.kind, key=due.key, args=due.args, requested_by="cron")
+        await jobs.request_job(s, kind=due.kind, key=due.key, area_code="", args=due.args, requested_by="cron")
     assert await runner.execute(app_sessionmaker, test_settings, due.key) == "done"
     assert await runner.execute(app_sessionmaker, test_settings, due.key) == "already_done"
     async with owner_sessionmaker() as s:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from fupin.areas.scope import scope_pattern
 from fupin.auth import service as auth_service
 from fupin.auth.permissions import Perm, require
 from fupin.auth.principal import Principal
+from fupin.db import unit_of_work
 from fupin.errors import Unauthorized
 from fupin.settings import Settings
 
@@ -23,44 +25,55 @@ log = logging.getLogger("fupin.api")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
+    # async: a sync dependency would hop through the thread pool on every request.
     settings: Settings = request.app.state.settings
     return settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
+ENQUEUE_TIMEOUT_SECONDS = 2.0
+
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Commit on success, roll back on error; then hand new job rows to arq (they are durable already)."""
-    async with request.app.state.sessionmaker() as session:
-        await session.begin()
-        try:
-            yield session
-            keys = jobs.requested_keys(session)
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    """One transaction per request, committed before the response is sent.
+
+    This dependency is function-scoped (see `SessionDep`): FastAPI runs its exit right after the
+    endpoint returned and its response was serialised, and before a byte is sent. A request-scoped
+    exit would run after the client already had its 2xx, so a failed commit would be acknowledged as
+    success. A failing commit raises here and becomes problem+json (409 to retry, 503 when the
+    database is gone); only then are the new job rows handed to arq (they are durable already)."""
+    session: AsyncSession = request.app.state.sessionmaker()
+    try:
+        yield session
+        keys = jobs.requested_keys(session)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
     if keys:
         await enqueue_jobs(request, keys)
 
 
 async def enqueue_jobs(request: Request, keys: list[str]) -> None:
-    """Best effort: if Redis is down the rows stay pending and the sweeper delivers them."""
+    """Best effort and bounded: if Redis is down or slow the rows stay pending and the sweeper delivers them."""
     pool = getattr(request.app.state, "arq", None)
     if pool is None:
         return
     try:
-        for key in keys:
-            await pool.enqueue_job("run_job", key, _job_id=key)
-        async with request.app.state.sessionmaker() as session, session.begin():
+        async with asyncio.timeout(ENQUEUE_TIMEOUT_SECONDS):
+            for key in keys:
+                await pool.enqueue_job("run_job", key, _job_id=key)
+        async with unit_of_work(request.app.state.sessionmaker) as session:
             await jobs.mark_enqueued(session, keys)
     except Exception:  # the outbox row is committed; the sweeper will deliver it
         log.warning("enqueue failed for %s; left to the sweeper", keys, exc_info=True)
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_principal(

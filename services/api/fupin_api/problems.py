@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -73,7 +75,7 @@ def problem_response(
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries documenting the problem+json errors a route can answer."""
     out: dict[int | str, dict[str, Any]] = {}
-    for s in sorted({401, 422, *statuses}):
+    for s in sorted({401, 422, 503, *statuses}):
         out[s] = {"model": Problem, "description": _TITLES.get(s, "Error"), "content": {PROBLEM: {}}}
     return out
 
@@ -113,45 +115,96 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PoolTimeout)
     async def pool_timeout(request: Request, exc: PoolTimeout) -> JSONResponse:
-        return problem_response(
-            request, 503, "service.busy", "database busy, retry shortly", "数据库繁忙,请稍后重试",
-            headers={"Retry-After": "2"},
-        )
-
-    @app.exception_handler(IntegrityError)
-    async def integrity(request: Request, exc: IntegrityError) -> JSONResponse:
-        log.warning("integrity error on %s: %s", request.url.path, exc.orig)
-        return problem_response(
-            request, 409, "conflict.integrity", "the change conflicts with existing data", "与现有数据冲突"
-        )
+        return _database_problem(request, exc) or _internal(request, exc)
 
     @app.exception_handler(DBAPIError)
     async def db_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        text = str(exc.orig).lower()
-        if "statement timeout" in text or "canceling statement" in text:
-            return problem_response(
-                request, 503, "service.timeout", "the query took too long", "查询超时", headers={"Retry-After": "5"}
-            )
-        if "invalid byte sequence" in text or "null character not permitted" in text:
-            # A NUL or malformed byte in a parameter: the caller's input, not our bug; nothing was written.
-            return problem_response(
-                request, 422, "request.invalid_characters", "the request contains characters that cannot be stored",
-                "请求包含无法保存的字符(如 NUL)",
-            )
-        if "could not serialize" in text or "deadlock" in text:
-            return problem_response(
-                request, 409, "conflict.concurrent", "concurrent change, retry", "并发修改冲突,请重试",
-                headers={"Retry-After": "1"},
-            )
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            return problem_response(
-                request, 503, "service.database_unavailable", "database unavailable", "数据库不可用",
-                headers={"Retry-After": "5"},
-            )
-        log.exception("database error on %s", request.url.path)
-        return problem_response(request, 500, "internal", "internal error", "内部错误")
+        return _database_problem(request, exc) or _internal(request, exc)
+
+    @app.exception_handler(OSError)
+    async def os_error(request: Request, exc: OSError) -> JSONResponse:
+        # asyncpg raises ConnectionRefusedError and friends unwrapped when it cannot reach the server.
+        return _database_problem(request, exc) or _internal(request, exc)
+
+    @app.exception_handler(asyncpg.PostgresError)
+    async def pg_error(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        # e.g. "the database system is starting up", raised unwrapped while connecting
+        return _database_problem(request, exc) or _internal(request, exc)
 
     @app.exception_handler(Exception)
     async def unhandled(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return problem_response(request, 500, "internal", "internal error", "内部错误")
+        return _database_problem(request, exc) or _internal(request, exc)
+
+
+def _internal(request: Request, exc: BaseException) -> JSONResponse:
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem_response(request, 500, "internal", "internal error", "内部错误")
+
+
+def _database_problem(request: Request, exc: BaseException) -> JSONResponse | None:
+    """The problem+json for a database failure, or None when `exc` is not one (then it is a bug: 500)."""
+    outcome = classify_database_error(exc)
+    if outcome is None:
+        return None
+    status, code, en, zh, retry_after = outcome
+    if status == 409 and code == "conflict.integrity":
+        log.warning("integrity error on %s: %s", request.url.path, exc)
+    elif status == 503:
+        log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return problem_response(request, status, code, en, zh, headers=headers)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE anywhere in the chain: SQLAlchemy wraps the dialect's error, which wraps asyncpg's."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        state = getattr(seen, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+# SQLSTATE classes that mean "the database is not there right now": connection exceptions (08),
+# insufficient resources (53: too many connections, disk full), operator intervention (57P01 admin
+# shutdown, 57P02 crash shutdown, 57P03 cannot connect now = starting up / shutting down).
+_UNAVAILABLE_PREFIXES = ("08", "53", "57P")
+_UNAVAILABLE_TYPES = (OSError, asyncio.TimeoutError, asyncpg.exceptions.ConnectionDoesNotExistError,
+                      asyncpg.exceptions.InterfaceError)
+Outcome = tuple[int, str, str, str, int | None]
+
+
+def classify_database_error(exc: BaseException) -> Outcome | None:
+    """(status, code, English, Chinese, Retry-After) for a database failure; None if `exc` is not one.
+
+    Retryable conflicts are 409 with a code clients retry on; a database that is down, starting,
+    shutting down, out of connections or too slow is 503 with Retry-After — never a 500."""
+    if isinstance(exc, PoolTimeout):
+        return 503, "service.busy", "database busy, retry shortly", "数据库繁忙,请稍后重试", 2
+    state = _sqlstate(exc)
+    if state == "57014":  # query_canceled: the statement timeout
+        return 503, "service.timeout", "the query took too long, retry shortly", "查询超时,请稍后重试", 5
+    if state in ("40001", "40P01"):  # serialization failure, deadlock: the transaction rolled back whole
+        return 409, "conflict.concurrent", "concurrent change, retry", "并发修改冲突,请重试", 1
+    if state == "55P03":  # lock_not_available: a lock timeout, the row is busy
+        return 503, "service.busy", "the record is busy, retry shortly", "记录正被占用,请稍后重试", 1
+    if (state is not None and state.startswith("23")) or isinstance(exc, IntegrityError):
+        return 409, "conflict.integrity", "the change conflicts with existing data", "与现有数据冲突", None
+    text = str(exc).lower()
+    if state in ("22021", "22P05") or "null character not permitted" in text or "invalid byte sequence" in text:
+        # A NUL or malformed byte in a parameter: the caller's input, not our bug; nothing was written.
+        return (422, "request.invalid_characters", "the request contains characters that cannot be stored",
+                "请求包含无法保存的字符(如 NUL)", None)
+    if state is not None and state.startswith(_UNAVAILABLE_PREFIXES):
+        return 503, "service.database_unavailable", "database unavailable, retry shortly", "数据库暂不可用,请稍后重试", 5
+    chain: list[BaseException] = [exc]
+    for link in (getattr(exc, "orig", None), exc.__cause__, exc.__context__):
+        if isinstance(link, BaseException):
+            chain.append(link)
+    invalidated = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if invalidated or isinstance(exc, OperationalError) or any(isinstance(e, _UNAVAILABLE_TYPES) for e in chain):
+        return 503, "service.database_unavailable", "database unavailable, retry shortly", "数据库暂不可用,请稍后重试", 5
+    return None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fupin import jobs
@@ -19,16 +19,20 @@ log = logging.getLogger("fupin.worker")
 
 
 async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, key: str) -> str:
-    """Run the job `key` once. Returns what happened: done, already_done, busy, unknown, failed, dead."""
+    """Run the job `key` once. Returns what happened: done, already_done, busy, unknown, foreign, failed, dead."""
+    stale = timedelta(seconds=settings.job_stale_seconds)
     async with sessionmaker() as session, session.begin():
+        await set_area_scope(session, ALL_AREAS)
         # SKIP LOCKED: a delivery that arrives while another worker executes the run (and so holds
-        # its row lock) neither waits nor counts as an attempt.
+        # its row lock) neither waits nor counts as an attempt. A `running` row is claimable again
+        # only once abandoned, so two deliveries racing between claim and lock count one attempt.
         claimable = (
             select(jobs.JobRun.id)
             .where(
                 jobs.JobRun.key == key,
-                jobs.JobRun.status.in_([jobs.JobStatus.pending.value, jobs.JobStatus.failed.value,
-                                        jobs.JobStatus.running.value]),
+                jobs.JobRun.status.in_([jobs.JobStatus.pending.value, jobs.JobStatus.failed.value])
+                | jobs.abandoned(stale),
+                jobs.in_worker_area(settings.worker_area),
             )
             .with_for_update(skip_locked=True)
             .scalar_subquery()
@@ -37,13 +41,18 @@ async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
             update(jobs.JobRun)
             .where(jobs.JobRun.id == claimable)
             .values(attempts=jobs.JobRun.attempts + 1, status=jobs.JobStatus.running.value,
-                    started_at=datetime.now(UTC))
+                    started_at=func.now())
             .returning(jobs.JobRun.id)
         )
         if marked.first() is None:
-            status = await session.scalar(select(jobs.JobRun.status).where(jobs.JobRun.key == key))
-            if status is None:
+            row = (await session.execute(
+                select(jobs.JobRun.status, jobs.in_worker_area(settings.worker_area)).where(jobs.JobRun.key == key)
+            )).first()
+            if row is None:
                 return "unknown"
+            status, mine = row
+            if not mine:
+                return "foreign"  # another area's worker (or an unconfined one) delivers it
             if status in (jobs.JobStatus.done.value, jobs.JobStatus.dead.value):
                 return "already_done" if status == jobs.JobStatus.done.value else "dead"
             return "busy"  # another delivery holds the run right now
@@ -78,6 +87,7 @@ async def execute(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
 
 async def _record_failure(sessionmaker: async_sessionmaker[AsyncSession], key: str, error: str, *, permanent: bool) -> None:
     async with sessionmaker() as session, session.begin():
+        await set_area_scope(session, ALL_AREAS)
         run = await session.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key).with_for_update())
         if run is None or run.status == jobs.JobStatus.done.value:
             return

@@ -21,6 +21,7 @@ class Due:
     kind: str
     key: str
     args: dict[str, Any]
+    area_code: str = ""  # scheduled runs are platform-wide fan-outs unless an entry says otherwise
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,9 @@ async def ensure_due_runs(session: AsyncSession, *, now: datetime, tz: str) -> l
     created: list[str] = []
     for entry in SCHEDULE:
         for due in entry.due(local):
-            _, new = await jobs.request_job(session, kind=due.kind, key=due.key, args=due.args, requested_by="cron")
+            _, new = await jobs.request_job(
+                session, kind=due.kind, key=due.key, area_code=due.area_code, args=due.args, requested_by="cron"
+            )
             if new:
                 created.append(due.key)
     return created

@@ -84,6 +84,7 @@ async def fan_out(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
             kind, key = MONTHLY, monthly_key(county, y, m)
         else:
             kind, key = ANNUAL, annual_key(county, int(period))
-        _, new = await jobs.request_job(session, kind=kind, key=key, args={"county": county}, requested_by="cron")
+        _, new = await jobs.request_job(session, kind=kind, key=key, area_code=county, args={"county": county},
+                                    requested_by="cron")
         created += int(new)
     return {"counties": len(counties), "created": created}

@@ -263,7 +263,7 @@ async def request_check(
         )
     key = f"{MANUAL}:{area_code}:{period_start.isoformat()}:{period_end.isoformat()}:{as_of.isoformat()}"
     run, created = await jobs.request_job(
-        session, kind=MANUAL, key=key, requested_by=principal.username,
+        session, kind=MANUAL, key=key, area_code=area_code, requested_by=principal.username,
         args={"area_code": area_code, "period_start": period_start.isoformat(),
               "period_end": period_end.isoformat(), "as_of": as_of.isoformat()},
     )

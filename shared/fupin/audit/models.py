@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, String
+from sqlalchemy import BigInteger, DateTime, Identity, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -13,9 +13,14 @@ from fupin.base import Base
 
 
 class AuditEvent(Base):
-    """Append-only, hash-chained record of every write (and every denial)."""
+    """Append-only record of every write (and every denial), written in the writer's own transaction
+    with no chain fields; the sealer later gives it its place in its county's hash chain."""
 
     __tablename__ = "audit_event"
+    __table_args__ = (
+        UniqueConstraint("county_code", "seq"),
+        Index("ix_audit_event_unsealed", "county_code", "id", postgresql_where=text("seq IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -23,11 +28,43 @@ class AuditEvent(Base):
     actor_name: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(32))
     area_code: Mapped[str] = mapped_column(String(12), index=True)
+    # The chain (and, on Citus, the distribution column): the 6-digit county prefix of area_code.
+    county_code: Mapped[str] = mapped_column(String(6))
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(64), index=True)
     entity_id: Mapped[str] = mapped_column(String(64), index=True)
     result: Mapped[str] = mapped_column(String(16), default="ok")
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Filled in once, by the sealer: position in the county chain, the predecessor's hash, this row's hash.
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+    sealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditChainHead(Base):
+    """Where each county's chain ends: the sealer's starting point (locked by the sealer only)."""
+
+    __tablename__ = "audit_chain_head"
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditCheckpoint(Base):
+    """A signed statement "county C's chain had hash H at position N", with a key kept outside the
+    database; the app role may only insert, so deleting or rewriting sealed rows is detected."""
+
+    __tablename__ = "audit_checkpoint"
+    __table_args__ = (Index("ix_audit_checkpoint_county_code_seq", "county_code", "seq"),)
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(String(16))
+    signature: Mapped[str] = mapped_column(String(64))

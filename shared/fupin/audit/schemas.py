@@ -4,6 +4,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field
+
 from fupin.schema import FupinSchema
 
 
@@ -20,4 +22,6 @@ class AuditEventRead(FupinSchema):
     result: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
-    hash: str
+    seq: int | None = Field(None, description="Position in the county's audit chain; null until sealed (seconds)")
+    hash: str | None = Field(None, description="Chain hash, set when the row is sealed")
+    sealed_at: datetime | None = None

@@ -1,26 +1,26 @@
-"""Audit trail: every write records who, role, area, when, what, before and after, hash-chained."""
+"""Audit trail: every write records who, role, area, when, what, before and after.
+
+Writing takes no lock and reads nothing: `record` adds one row to the writer's own transaction, so a
+change and its audit row commit together or not at all, and concurrent writers never queue behind each
+other. Tamper evidence is added afterwards by `fupin.audit.sealer`, which chains committed rows per
+county (the way a transparency log sequences entries) and signs checkpoints of each chain's head.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin.areas.scope import scoped
 from fupin.audit.models import AuditEvent
 from fupin.auth.principal import Principal
-
-GENESIS = "0" * 64
-# Serialises appends so each row's predecessor is well defined; held only to commit.
-_CHAIN_LOCK = 0x0F0F_A0D1
 
 
 def _jsonable(value: Any) -> Any:
@@ -28,32 +28,19 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal | uuid.UUID | date | datetime):
-        return str(value) if not isinstance(value, date | datetime) else value.isoformat()
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
     if isinstance(value, Enum):
         return value.value
     return value
 
 
-def _digest(prev_hash: str, row: dict[str, Any]) -> str:
-    body = json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
-
-
-def _content(ev: AuditEvent) -> dict[str, Any]:
-    return {
-        "occurred_at": ev.occurred_at.astimezone(UTC).isoformat(),
-        "actor_id": str(ev.actor_id) if ev.actor_id else None,
-        "actor_name": ev.actor_name,
-        "role": ev.role,
-        "area_code": ev.area_code,
-        "action": ev.action,
-        "entity": ev.entity,
-        "entity_id": ev.entity_id,
-        "result": ev.result,
-        "before": ev.before,
-        "after": ev.after,
-    }
+def county_chain(area_code: str) -> str:
+    """The chain an area's events belong to: its 6-digit county prefix (province and platform events
+    form chains of their own, e.g. '520000' and '000000')."""
+    return area_code[:6]
 
 
 async def record(
@@ -68,57 +55,22 @@ async def record(
     after: Mapping[str, Any] | None = None,
     result: str = "ok",
 ) -> None:
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    prev = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
-    ev = AuditEvent(
+    """Add the audit row to the caller's transaction (flushed with the caller's own writes)."""
+    area = area_code or principal.area_code
+    session.add(AuditEvent(
         occurred_at=datetime.now(UTC),
         actor_id=principal.user_id,
         actor_name=principal.username,
         role=principal.role.value,
-        area_code=area_code or principal.area_code,
+        area_code=area,
+        county_code=county_chain(area),
         action=action,
         entity=entity,
         entity_id=str(entity_id),
         result=result,
         before=_jsonable(before) if before is not None else None,
         after=_jsonable(after) if after is not None else None,
-        prev_hash=prev or GENESIS,
-        hash="",
-    )
-    ev.hash = _digest(ev.prev_hash, _content(ev))
-    session.add(ev)
-    await session.flush()
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    ok: bool
-    rows: int
-    first_bad_id: int | None
-    reason: str
-
-
-async def verify_chain(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
-    """Recompute every hash in order; an edited row breaks its own hash, a deleted one its successor's link."""
-    prev = GENESIS
-    last_id = 0
-    rows = 0
-    while True:
-        chunk = (
-            await session.scalars(
-                select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-            )
-        ).all()
-        if not chunk:
-            return ChainReport(True, rows, None, "chain intact")
-        for ev in chunk:
-            rows += 1
-            if ev.prev_hash != prev:
-                return ChainReport(False, rows, ev.id, "link broken: a row before it was deleted or edited")
-            if _digest(ev.prev_hash, _content(ev)) != ev.hash:
-                return ChainReport(False, rows, ev.id, "content does not match its hash: row edited")
-            prev = ev.hash
-            last_id = ev.id
+    ))
 
 
 async def count(session: AsyncSession) -> int:
@@ -134,8 +86,6 @@ async def list_events(
     before_id: int | None,
     limit: int,
 ) -> list[AuditEvent]:
-    from fupin.areas.scope import scoped
-
     stmt = scoped(select(AuditEvent), principal, AuditEvent.area_code).order_by(AuditEvent.id.desc()).limit(limit)
     if entity:
         stmt = stmt.where(AuditEvent.entity == entity)

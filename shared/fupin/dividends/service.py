@@ -316,7 +316,8 @@ async def request_run(
     session.add(run)
     await session.flush()
     _, created = await jobs.request_job(
-        session, kind=PAY_KIND, key=key, args={"run_id": str(run.id)}, requested_by=principal.username
+        session, kind=PAY_KIND, key=key, area_code=pool.area_code, args={"run_id": str(run.id)},
+        requested_by=principal.username,
     )
     if not created:
         raise Conflict("dividend.run_exists", f"{key} was already requested", f"{key} 已申请发放")

@@ -96,7 +96,7 @@ async def ensure_run(
     run = await session.scalar(select(SubsidyRun).where(SubsidyRun.job_key == key))
     assert run is not None
     if new_id is not None:
-        await jobs.request_job(session, kind=f"subsidy.{phase}", key=key, args={"run_id": str(run.id)},
+        await jobs.request_job(session, kind=f"subsidy.{phase}", key=key, area_code=township, args={"run_id": str(run.id)},
                                requested_by=triggered_by)
     return run, new_id is not None
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from fupin.audit import service
 from fupin.audit.schemas import AuditEventRead
@@ -14,13 +13,6 @@ from fupin_api.deps import Authorized, SessionDep
 from fupin_api.problems import problem_responses
 
 router = APIRouter(tags=["audit"])
-
-
-class ChainStatus(BaseModel):
-    ok: bool
-    rows: int
-    first_bad_id: int | None
-    reason: str
 
 
 @router.get("/audit-log", summary="Read the audit log of your area, newest first",

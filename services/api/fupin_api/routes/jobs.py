@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from fupin import jobs
+from fupin.areas.scope import scoped
 from fupin.audit import service as audit
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
@@ -24,6 +25,7 @@ class JobRunRead(FupinSchema):
     id: uuid.UUID
     kind: str
     key: str
+    area_code: str
     status: str
     attempts: int
     last_error: str | None
@@ -41,7 +43,8 @@ async def list_jobs(
     kind: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[JobRunRead]:
-    stmt = select(jobs.JobRun).order_by(jobs.JobRun.created_at.desc()).limit(limit)
+    stmt = scoped(select(jobs.JobRun), principal, jobs.JobRun.area_code).order_by(jobs.JobRun.created_at.desc())
+    stmt = stmt.limit(limit)
     if kind:
         stmt = stmt.where(jobs.JobRun.kind == kind)
     rows = (await session.scalars(stmt)).all()
@@ -50,7 +53,9 @@ async def list_jobs(
 
 @router.get("/jobs/{run_id}", summary="Get one job run", response_model=JobRunRead, responses=problem_responses(403, 404))
 async def get_job(run_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.job_read)) -> JobRunRead:
-    run = await session.get(jobs.JobRun, run_id)
+    run = await session.scalar(
+        scoped(select(jobs.JobRun).where(jobs.JobRun.id == run_id), principal, jobs.JobRun.area_code)
+    )
     if run is None:
         raise not_found("job")
     return JobRunRead.model_validate(run)
@@ -62,6 +67,7 @@ async def get_job(run_id: uuid.UUID, session: SessionDep, principal: Principal =
 )
 async def trigger_audit_verify(session: SessionDep, principal: Principal = Authorized(Perm.job_trigger)) -> JobRunRead:
     key = f"{AUDIT_VERIFY}:manual:{uuid.uuid4().hex[:12]}"
-    run, _ = await jobs.request_job(session, kind=AUDIT_VERIFY, key=key, requested_by=principal.username)
+    run, _ = await jobs.request_job(session, kind=AUDIT_VERIFY, key=key, area_code=principal.area_code,
+                                    requested_by=principal.username)
     await audit.record(session, principal, action="job.request", entity="job", entity_id=key)
     return JobRunRead.model_validate(run)

@@ -1,7 +1,7 @@
 """monitoring: poverty-return prevention (防返贫) and poverty-prevention insurance
 
 Revision ID: m0100
-Revises: 0070
+Revises: 0090
 Create Date: 2026-12-01 12:00:00
 
 Every new table is area-owned and gets row-level security. The county's policy tables and its screening
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 from fupin.migrations import helpers
 
 revision: str = 'm0100'
-down_revision: str | Sequence[str] | None = '0070'
+down_revision: str | Sequence[str] | None = '0090'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

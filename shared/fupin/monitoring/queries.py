@@ -92,13 +92,16 @@ async def household_detail(
     if row is None:
         raise not_found("monitored_household")
     mh, ld, lm = row
+    # The head first, then by age: a stable order a household's file is read in.
     if mh.household_id is not None:
         people = [(m.id, m.name, m.id_number, m.relation) for m in (await session.scalars(
-            select(Member).where(Member.household_id == mh.household_id, Member.active).order_by(Member.id))).all()]
+            select(Member).where(Member.household_id == mh.household_id, Member.active)
+            .order_by(Member.relation != household_rules.HEAD, Member.birth_date, Member.id))).all()]
     else:
         people = [(p.id, p.name, p.id_number, p.relation) for p in (await session.scalars(
             select(MonitoredPerson).where(MonitoredPerson.monitored_household_id == mh.id, MonitoredPerson.active)
-            .order_by(MonitoredPerson.id))).all()]
+            .order_by(MonitoredPerson.relation != household_rules.HEAD, MonitoredPerson.birth_date,
+                      MonitoredPerson.id))).all()]
     shown = [PersonRead(id=i, name=n, id_number=household_rules.shown_id(num, principal.role), relation=r)
              for i, n, num, r in people]
     return MonitoredHouseholdDetail(**_read(mh, bool(ld), bool(lm)).model_dump(), people=shown)

@@ -155,6 +155,7 @@ async def _copy(session: AsyncSession, table: str, rows: list[tuple[Any, ...]]) 
 
 
 async def apply(session: AsyncSession, *, principal: Principal, screening: Screening, rows: list[Row]) -> None:
+    """Apply the checked rows of `screening` in the caller's transaction (the temporary tables drop at commit)."""
     source = ScreeningSource(screening.source)
     resolved = await rules_on(session, area_code=screening.area_code, on=screening.received_on)
     low, high = code_range(screening.area_code)
@@ -171,6 +172,6 @@ async def apply(session: AsyncSession, *, principal: Principal, screening: Scree
     assert {Status.dismissed, Status.eliminated} == CLOSED
     await _copy(session, names["stage"], list(rows))
     for sql in (_MATCH, _HOUSEHOLDS, _NEW_HOUSEHOLDS, _REOPEN, _OPEN_STEPS, _WARNINGS, _ROWS, _COUNTS):
-        statement = text(sql.format(**names))
-        await session.execute(statement, {k: v for k, v in params.items() if f":{k}" in sql})
+        # Each statement takes the parameters it names; SQLAlchemy ignores the rest.
+        await session.execute(text(sql.format(**names)), params)
     await session.refresh(screening)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 
+from bench import monitoring
 from bench.assessment import repayment_checks
 
 if TYPE_CHECKING:
@@ -138,6 +139,9 @@ JOBS: list[JobBench] = [
     JobBench(f"subsidies: quarterly settlement {SETTLEMENT_QUARTER}, every township", subsidy_settlement),
     JobBench("dividends: a year's run of one county pool", dividend_run),
     JobBench("households: .xlsx roster import", household_import),
+    JobBench("monitoring: build a medical screening file (preparation, not a measurement)", monitoring.build_file),
+    JobBench("monitoring: screening floor, COPY + one INSERT … SELECT of the same rows", monitoring.floor),
+    JobBench("monitoring: screening file upload, all or nothing (screening.upload)", monitoring.upload),
     JobBench("audit.verify (hash chain)", audit_verify),
 ]
 

@@ -71,6 +71,8 @@ class BenchContext:
     bank_secret: str = ""
     bank_applications: list[str] = field(default_factory=list)  # applications with a disbursed seeded loan
     import_households: int = 10_000
+    screening_rows: int = 500_000  # rows in the monitoring screening file (bench/monitoring.py)
+    screening_floor: float = 0.0  # seconds of its COPY + INSERT … SELECT floor, measured in the same run
 
     @contextlib.asynccontextmanager
     async def owner_session(self) -> AsyncIterator[AsyncSession]:
@@ -399,7 +401,8 @@ async def seed(owner: str, args: argparse.Namespace) -> tuple[BenchContext, str,
     await engine.dispose()  # each asyncio.run needs its own engine; the jobs make a new one
     ctx = BenchContext(owner_url=owner, engine=engine, townships=townships, villages=villages, users=users,
                        households=households, bank_client="bench-coop", bank_secret=bank_secret,
-                       bank_applications=applications, import_households=args.import_households)
+                       bank_applications=applications, import_households=args.import_households,
+                       screening_rows=args.screening_rows)
     return ctx, f"{counts.line()} (COPY; ANALYZE {timings['analyze']:.1f} s)", version.split()[0]
 
 
@@ -518,6 +521,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--loans", type=int, default=100_000)
     p.add_argument("--users", type=int, default=50, help="distinct users for token issue")
     p.add_argument("--import-households", type=int, default=10_000, help="households in the .xlsx import job")
+    p.add_argument("--screening-rows", type=int, default=500_000, help="rows in the monitoring screening file")
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--out", type=Path, default=None)
@@ -526,6 +530,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.townships, args.households, args.loans, args.users = 2, 200, 400, 3
         args.import_households = 50
+        args.screening_rows = 2_000
         args.connections, args.seconds = min(args.connections, 4), 1.0
     args.out = args.out or (ROOT / "bench" / (".work/results-smoke.md" if args.smoke else "results.md"))
     return args

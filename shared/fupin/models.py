@@ -10,6 +10,7 @@ from fupin.dividends import models as _dividends  # noqa: F401
 from fupin.households import models as _households  # noqa: F401
 from fupin.ledger import models as _ledger  # noqa: F401
 from fupin.loans import models as _loans  # noqa: F401
+from fupin.monitoring import models as _monitoring  # noqa: F401
 from fupin.pairing import models as _pairing  # noqa: F401
 from fupin.projects import models as _projects  # noqa: F401
 from fupin.subsidies import models as _subsidies  # noqa: F401

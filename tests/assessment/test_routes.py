@@ -198,10 +198,14 @@ class TestRiskReport:
             "50000.00", "46000.00", "0.920000", "standard")
         assert rep["bands"] == {"reward": 1, "standard": 1, "penalty": 0, "no_loans_due": 1}
         assert [(t["area_code"], t["rank"]) for t in rep["ranking"]] == [(t1, 1), (t0, 2), (t2, None)]
-        assert [t["area_code"] for t in rep["at_risk"]] == [t0]
+        # Every township with overdue household loans, weakest rate first: t1 is in the reward band (95.00 %)
+        # and still listed for its one overdue loan; t2 has none.
+        assert [t["area_code"] for t in rep["at_risk"]] == [t0, t1]
         risk = rep["at_risk"][0]
         assert [(x["unpaid"], x["due_on"], x["days_overdue"]) for x in risk["overdue_loans"]] == [
             ("2000.00", f"{Y}-06-30", 154), ("1000.00", f"{Y}-11-30", 1)]
+        assert [(x["unpaid"], x["due_on"], x["days_overdue"]) for x in rep["at_risk"][1]["overdue_loans"]] == [
+            ("1000.00", f"{Y}-09-01", 91)]
 
         station = await token_for(owner_sessionmaker, test_settings, role=Role.township_station, area_code=t1)
         assert (await client.get("/reports/repayment-risk", headers=station,

@@ -15,6 +15,7 @@ from fupin.auth.roles import Role
 from fupin.db import unit_of_work
 from fupin.errors import Conflict
 from fupin.ledger import service as ledger
+from fupin.monitoring import rules as monitoring_rules
 from fupin.seeding import demo, demo_domains, idcard, synthetic
 
 AS_OF = date(2026, 11, 23)
@@ -149,5 +150,19 @@ async def _demo_domains_are_alive(owner_sessionmaker: async_sessionmaker[AsyncSe
         assert len(projects) >= 9
         assert await one("SELECT count(*) FROM project_fund WHERE area_code LIKE :p AND movement = 'allocation'") >= 8
         assert await one("SELECT count(*) FROM subsidy_policy WHERE area_code = '969901000000'") == 1
+        # 防返贫: households in every workflow state (one in its second cycle, two outside the registry),
+        # claims in every state, the paid one the seed's leukaemia case, and a screening file applied.
+        states = {r[0] for r in await session.execute(text(
+            "SELECT DISTINCT status FROM monitored_household WHERE area_code LIKE :p"), p)}
+        assert states == {s.value for s in monitoring_rules.Status}
+        assert await one("SELECT max(cycle) FROM monitored_household WHERE area_code LIKE :p") == 2
+        assert await one("SELECT count(*) FROM monitored_household WHERE area_code LIKE :p "
+                         "AND household_id IS NULL") == 2
+        claims = {r[0] for r in await session.execute(text(
+            "SELECT DISTINCT status FROM insurance_claim WHERE area_code LIKE :p"), p)}
+        assert claims == {s.value for s in monitoring_rules.ClaimStatus}
+        assert await one("SELECT count(*) FROM insurance_claim WHERE area_code LIKE :p AND status = 'paid' "
+                         "AND payable = 181209.09") == 1
+        assert await one("SELECT count(*) FROM screening_row WHERE area_code LIKE :p") == 30
         assert (await ledger.check(session)).ok
 

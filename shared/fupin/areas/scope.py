@@ -38,6 +38,11 @@ def bounds(area_code: str | None) -> tuple[str, str]:
     return prefix, prefix + _AFTER_DIGITS
 
 
+def code_range(area_code: str) -> tuple[str, str]:
+    """[low, high) of the codes inside the area; text SQL binds them as `col >= :low AND col < :high`."""
+    return bounds(area_code)
+
+
 def principal_bounds(principal: Principal) -> tuple[str, str]:
     return bounds(None if principal.is_system else principal.area_code)
 

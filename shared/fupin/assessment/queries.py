@@ -1,5 +1,6 @@
 """Early warning (/reports/repayment-risk): live year-to-date rates of every township in an area,
-bands, the county summary and ranking, and the overdue loans that pull the weak townships down."""
+bands, the county summary and ranking, and every township with overdue household loans (sorted by rate)
+with those loans. Enterprise loans are in no township's figures (Q38)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from fupin.areas.codes import Level, level_of
 from fupin.areas.scope import bind, visible, within_sql
 from fupin.assessment import rules
 from fupin.assessment.rules import Band
-from fupin.assessment.service import county_of, policy_for
+from fupin.assessment.service import ENTERPRISE, county_of, policy_for
 from fupin.auth.principal import Principal
 from fupin.errors import not_found
 
@@ -34,6 +35,7 @@ due AS (
   JOIN tw ON tw.code = l.township_code
   LEFT JOIN loan_repayment r ON r.loan_id = l.id AND r.paid_on <= CAST(:as_of AS date)
   WHERE l.due_on >= CAST(:start AS date) AND l.due_on <= CAST(:as_of AS date)
+    AND l.product <> CAST(:enterprise AS text)
   GROUP BY l.id
 )
 SELECT tw.code, tw.name,
@@ -56,6 +58,7 @@ FROM loan l
 LEFT JOIN loan_repayment r ON r.loan_id = l.id AND r.paid_on <= CAST(:as_of AS date)
 WHERE l.township_code = ANY(CAST(:townships AS varchar[]))
   AND l.due_on >= CAST(:start AS date) AND l.due_on <= CAST(:as_of AS date)
+  AND l.product <> CAST(:enterprise AS text)
 GROUP BY l.id
 HAVING LEAST(l.principal, GREATEST(COALESCE(SUM(r.amount), CAST(0 AS NUMERIC(14,2))),
                                    CAST(0 AS NUMERIC(14,2)))) < l.principal
@@ -116,7 +119,8 @@ async def repayment_risk(session: AsyncSession, *, principal: Principal, area_co
     resolved = await policy_for(session, county_code=county_of(area_code), on=as_of)
     policy = resolved.policy
     rows = (
-        await session.execute(_TOWNSHIPS_SQL, {**bind("area", area_code), "start": start, "as_of": as_of})
+        await session.execute(_TOWNSHIPS_SQL, {**bind("area", area_code), "start": start, "as_of": as_of,
+                                               "enterprise": ENTERPRISE})
     ).all()
     townships = [
         TownshipRate(
@@ -135,12 +139,14 @@ async def repayment_risk(session: AsyncSession, *, principal: Principal, area_co
     for i, t in enumerate(ranked, start=1):
         t.rank = i
     ranking = ranked + [t for t in townships if t.band is Band.no_loans_due]
-    at_risk = [t for t in ranked if t.band in (Band.penalty, Band.standard)]
+    # Every township with an overdue household loan, whatever its band: a 96 % township with overdue
+    # loans needs the same follow-up as a 91 % one; sorted by rate, weakest first.
+    at_risk = [t for t in ranked if t.loans_overdue > 0]
     if at_risk:
         by_code = {t.area_code: t for t in at_risk}
         loans = (
             await session.execute(
-                _OVERDUE_SQL, {"townships": list(by_code), "start": start, "as_of": as_of}
+                _OVERDUE_SQL, {"townships": list(by_code), "start": start, "as_of": as_of, "enterprise": ENTERPRISE}
             )
         ).all()
         for r in loans:

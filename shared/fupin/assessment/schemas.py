@@ -145,4 +145,5 @@ class RepaymentRiskRead(FupinSchema):
     band: str
     bands: dict[str, int]
     ranking: list[TownshipRateRead]
-    at_risk: list[TownshipRateRead]
+    at_risk: list[TownshipRateRead] = Field(
+        description="Every township with overdue household loans, whatever its band, lowest rate first")

@@ -141,7 +141,9 @@ async def policy_for(session: AsyncSession, *, county_code: str, on: date) -> Re
 # the principal). Only rows recorded by `recorded_by` count (the check's own time: `now()` while it runs,
 # its `created_at` afterwards), so the inputs of a stored check are reconstructed by this same query
 # instead of being copied row by row (repayments are append-only with `recorded_at`). Every constant is
-# typed (performance rule 1).
+# typed (performance rule 1). Enterprise loans (农业产业化) are county-level and count in no township's rate
+# or quota (Q38).
+ENTERPRISE = "enterprise"
 _DUE = f"""
   SELECT l.id AS loan_id, l.area_code, l.township_code, l.principal, l.due_on,
          LEAST(l.principal, GREATEST(COALESCE(p.amount, CAST(0 AS NUMERIC(14,2))),
@@ -157,6 +159,7 @@ _DUE = f"""
   ) p ON p.loan_id = l.id
   WHERE l.due_on >= CAST(:start AS date) AND l.due_on <= CAST(:due_until AS date)
     AND l.created_at <= COALESCE(CAST(:recorded_by AS timestamptz), now())
+    AND l.product <> CAST(:enterprise AS text)
 """
 _TOWNSHIPS = f"""
   SELECT a.code FROM area a WHERE a.level = 'township' AND {within_sql('a.code', 'area')}
@@ -225,7 +228,8 @@ ORDER BY d.due_on, d.loan_id
 
 
 def aggregate_params(*, area_code: str, start: date, due_until: date, as_of: date) -> dict[str, Any]:
-    return {**bind("area", area_code), "start": start, "due_until": due_until, "as_of": as_of, "recorded_by": None}
+    return {**bind("area", area_code), "start": start, "due_until": due_until, "as_of": as_of, "recorded_by": None,
+            "enterprise": ENTERPRISE}
 
 
 async def run_checks(

@@ -74,6 +74,26 @@ class Perm(StrEnum):
     subsidy_read = "subsidy.read"
     subsidy_policy_write = "subsidy.policy_write"
     subsidy_run_request = "subsidy.run_request"
+    # monitoring (防返贫, issue 17)
+    monitoring_policy_read = "monitoring.policy_read"
+    monitoring_policy_write = "monitoring.policy_write"
+    monitoring_read = "monitoring.read"  # cadres additionally see only the households they are responsible for
+    monitoring_warn = "monitoring.warn"
+    monitoring_enter = "monitoring.enter"
+    monitoring_cadre_assign = "monitoring.cadre_assign"
+    monitoring_step = "monitoring.step"  # each step is further owned by one role (fupin.monitoring.rules)
+    monitoring_measure_write = "monitoring.measure_write"
+    monitoring_screening_read = "monitoring.screening_read"
+    monitoring_screening_upload = "monitoring.screening_upload"
+    monitoring_report = "monitoring.report"
+    insurance_read = "insurance.read"
+    insurance_policy_write = "insurance.policy_write"
+    insurance_premium_post = "insurance.premium_post"
+    insurance_claim_submit = "insurance.claim_submit"
+    insurance_claim_assess = "insurance.claim_assess"
+    insurance_claim_approve = "insurance.claim_approve"
+    insurance_claim_reject = "insurance.claim_reject"  # the assessor before approval, the approver at it
+    insurance_claim_pay = "insurance.claim_pay"
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -138,6 +158,28 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.subsidy_read: frozenset({R.finance_bureau, R.township_finance, R.credit_coop, R.auditor, R.county_admin}),
     Perm.subsidy_policy_write: frozenset({R.finance_bureau}),
     Perm.subsidy_run_request: frozenset({R.finance_bureau, R.township_finance}),
+    # monitoring (防返贫, issue 17): the village verifies and proposes, the station checks, the poverty
+    # office decides; a cadre reports what a visit found and records measures for their own households.
+    Perm.monitoring_policy_read: READERS,
+    Perm.monitoring_policy_write: frozenset({R.poverty_office}),
+    Perm.monitoring_read: READERS,
+    Perm.monitoring_warn: frozenset({R.village_committee, R.cadre, R.township_station, R.poverty_office}),
+    Perm.monitoring_enter: frozenset({R.village_committee, R.township_station, R.poverty_office}),
+    Perm.monitoring_cadre_assign: frozenset({R.township_station, R.poverty_office}),
+    Perm.monitoring_step: frozenset({R.village_committee, R.township_station, R.poverty_office}),
+    Perm.monitoring_measure_write: frozenset({R.village_committee, R.township_station, R.poverty_office, R.cadre}),
+    Perm.monitoring_screening_read: frozenset({R.poverty_office, R.township_station, R.village_committee,
+                                               R.county_admin, R.auditor}),
+    Perm.monitoring_screening_upload: frozenset({R.poverty_office}),
+    Perm.monitoring_report: READERS - {R.cadre},
+    Perm.insurance_read: READERS,
+    Perm.insurance_policy_write: frozenset({R.poverty_office}),
+    Perm.insurance_premium_post: frozenset({R.finance_bureau}),
+    Perm.insurance_claim_submit: frozenset({R.village_committee, R.township_station}),
+    Perm.insurance_claim_assess: frozenset({R.poverty_office}),
+    Perm.insurance_claim_approve: frozenset({R.finance_bureau}),
+    Perm.insurance_claim_reject: frozenset({R.poverty_office, R.finance_bureau}),
+    Perm.insurance_claim_pay: frozenset({R.finance_bureau}),
 }
 
 

@@ -123,23 +123,34 @@ def report_due(quarter: Quarter) -> date:
 
 async def quarter_lines(session: AsyncSession, *, principal: Principal, township_code: str, quarter: Quarter
                         ) -> dict[uuid.UUID, Line]:
-    """Per application: the station's figures (approved amount at the workflow's disbursed / repaid steps)
-    and the coop's (principal booked, repayments posted) for the quarter."""
+    """Per application: the station's figures and the coop's for the quarter, on the same basis (第十二条3/4):
+    what was actually disbursed and every repayment received, partial ones too. The station's come from its
+    own applications (the workflow's disbursement step, the loan booked for it and the repayments on it);
+    the coop's from its books (loans booked in the township, repayments posted). Only real differences
+    remain to reconcile, not an approved amount against a disbursed one or a full repayment against parts."""
     _township(principal, township_code)
     start, end = quarter.start, quarter.end
     lines: dict[uuid.UUID, Line] = {}
-    steps = (await session.execute(
-        select(LoanApplicationStep.application_id, LoanApplicationStep.step, LoanApplication.amount)
+    # A disbursement step whose loan was later reversed has no loan: the station still reports the amount
+    # it was told (the application's), which reconciliation shows against the coop's nothing.
+    disbursed = (await session.execute(
+        select(LoanApplicationStep.application_id, func.coalesce(Loan.principal, LoanApplication.amount))
         .join(LoanApplication, LoanApplication.id == LoanApplicationStep.application_id)
-        .where(LoanApplication.township_code == township_code, LoanApplicationStep.step.in_(("disbursed", "repaid")),
+        .outerjoin(Loan, Loan.application_id == LoanApplicationStep.application_id)
+        .where(LoanApplication.township_code == township_code, LoanApplicationStep.step == "disbursed",
                LoanApplicationStep.on_date >= start, LoanApplicationStep.on_date <= end,
                in_scope(principal, LoanApplicationStep.area_code)))).all()
-    for app_id, step, amount in steps:
-        line = lines.setdefault(app_id, Line(app_id))
-        if step == "disbursed":
-            line.station_disbursed += amount
-        else:
-            line.station_recovered += amount
+    for app_id, amount in disbursed:
+        lines.setdefault(app_id, Line(app_id)).station_disbursed += amount
+    received = (await session.execute(
+        select(LoanApplication.id, func.sum(LoanRepayment.amount))
+        .join(Loan, Loan.application_id == LoanApplication.id)
+        .join(LoanRepayment, LoanRepayment.loan_id == Loan.id)
+        .where(LoanApplication.township_code == township_code, LoanRepayment.paid_on >= start,
+               LoanRepayment.paid_on <= end, in_scope(principal, LoanApplication.area_code))
+        .group_by(LoanApplication.id))).all()
+    for app_id, total in received:
+        lines.setdefault(app_id, Line(app_id)).station_recovered += total
     loans = (await session.execute(
         select(Loan.id, Loan.application_id, Loan.principal)
         .where(Loan.township_code == township_code, Loan.disbursed_on >= start, Loan.disbursed_on <= end,

@@ -41,7 +41,7 @@ HOUSEHOLDS = 5_000
 LOANS = 3_000
 
 # Modules whose import registers further demo steps (domains append their module name here).
-STEP_MODULES: list[str] = ["fupin.seeding.demo_domains"]
+STEP_MODULES: list[str] = ["fupin.seeding.demo_domains", "fupin.seeding.demo_monitoring"]
 
 
 @dataclass

@@ -13,9 +13,11 @@ from fupin_api.routes import (
     dividends,
     health,
     households,
+    insurance,
     jobs,
     ledger,
     loans,
+    monitoring,
     pairing,
     pairing_activity,
     projects,
@@ -40,4 +42,6 @@ ROUTERS: list[APIRouter] = [
     projects.router,
     ledger.router,  # issue 4
     subsidies.router,  # issue 4
+    monitoring.router,  # issue 17
+    insurance.router,  # issue 17
 ]

@@ -34,6 +34,7 @@ migrate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.bank
 
 clean:
 	rm -rf $(VENV) .data

@@ -151,7 +151,7 @@ class Result:
 # --- load generation -------------------------------------------------------------------------------
 
 
-def _lua(data: str, *, unique: bool) -> str:
+def _lua(data: str, *, unique: bool, threads: int = 2) -> str:
     """A wrk script reading its requests from `data` (one a line: method, path, headers, body, tab-separated;
     headers as key\x1evalue pairs joined by \x1f): no request list is compiled into the script itself."""
     step = "nthreads" if unique else "1"
@@ -165,7 +165,7 @@ def _lua(data: str, *, unique: bool) -> str:
         "end\n"
         "local counter = 0\n"
         "function setup(thread)\n  thread:set('tid', counter)\n  counter = counter + 1\nend\n"
-        f"local nthreads = 2\n"
+        f"local nthreads = {threads}\n"
         f"local i = {'-1' if unique else 'math.random(#reqs)'}\n"
         "request = function()\n"
         f"  if i < 0 then i = (tid or 0) end\n"
@@ -195,11 +195,12 @@ def run_wrk(base: str, name: str, reqs: list[Req], *, connections: int, seconds:
     with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False, encoding="utf-8") as d:
         d.write(_data(reqs))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_lua(d.name, unique=unique))
+        threads = min(2, connections)  # wrk needs at least one connection per thread
+        f.write(_lua(d.name, unique=unique, threads=threads))
         script = f.name
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "30s",
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "30s",
              "-s", script, base],
             capture_output=True, text=True, check=True,
         ).stdout

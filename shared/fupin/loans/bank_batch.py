@@ -159,6 +159,9 @@ async def apply_batch(
     for lo in range(1, batch.lines + 1, CHUNK_LINES):
         params = _params(batch, client, principal, lo, min(lo + CHUNK_LINES - 1, batch.lines))
         await _parse(session, batch, params)
+        # Fresh statistics for the working rows just written, or the planner takes a chunk for one row
+        # and joins it with itself in nested loops (quadratic in the chunk).
+        await session.execute(text("ANALYZE bank_batch_event"))
         await session.execute(sql.EVALUATE, params)
         fresh = await _record(session, params)
         await session.execute(sql.INSERT_REPAYMENTS, params)

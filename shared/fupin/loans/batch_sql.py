@@ -89,6 +89,18 @@ def _first_failure(index: int) -> str:
 def parse_statement(doc_expression: str) -> TextClause:
     """Lines → typed working rows. `doc_expression` turns `l.raw` into the event's jsonb (JSON or CSV)."""
     return text(f"""
+WITH raw AS MATERIALIZED (  -- each line read once: the checks below refer to its document a hundred times
+    SELECT l.batch_id, l.line_no, l.area_code, {doc_expression} AS raw_doc
+    FROM bank_batch_line l WHERE l.batch_id = :batch AND l.line_no BETWEEN :lo AND :hi
+),
+docs AS MATERIALIZED (
+    SELECT x.batch_id, x.line_no, x.area_code, x.raw_doc,
+           CASE WHEN jsonb_typeof(x.raw_doc) = 'object' THEN jsonb_strip_nulls(x.raw_doc) ELSE x.raw_doc END AS d
+    FROM raw x
+),
+checked AS MATERIALIZED (  -- the checks once per line (referred to below, they would be repeated per column)
+    SELECT p.*, {_first_failure(1)} AS field FROM docs p
+)
 INSERT INTO bank_batch_event (batch_id, line_no, area_code, payload, body_hash, event_id, kind, application_id,
     external_id, amount, on_date, due_on, rate, reverses_event_id, status, http_status, code, detail)
 SELECT p.batch_id, p.line_no, p.area_code, p.raw_doc,
@@ -105,14 +117,8 @@ SELECT p.batch_id, p.line_no, p.area_code, p.raw_doc,
        CASE WHEN v.field IS NOT NULL THEN 'refused' END,
        CASE WHEN v.field IS NOT NULL THEN 422 END,
        CASE WHEN v.field IS NOT NULL THEN 'bank.invalid_line' END,
-       CASE WHEN v.field IS NOT NULL THEN v.field || ': ' || v.why END
-FROM (
-    SELECT x.batch_id, x.line_no, x.area_code, x.raw_doc,
-           CASE WHEN jsonb_typeof(x.raw_doc) = 'object' THEN jsonb_strip_nulls(x.raw_doc) ELSE x.raw_doc END AS d
-    FROM (SELECT l.batch_id, l.line_no, l.area_code, {doc_expression} AS raw_doc
-          FROM bank_batch_line l WHERE l.batch_id = :batch AND l.line_no BETWEEN :lo AND :hi) x
-) p
-CROSS JOIN LATERAL (SELECT {_first_failure(1)} AS field, {_first_failure(2)} AS why) v
+       CASE WHEN v.field IS NOT NULL THEN v.field || ': ' || {_first_failure(2)} END
+FROM checked p, LATERAL (SELECT p.field) v
 """)
 
 
@@ -197,11 +203,11 @@ pre AS (
                 ELSE 'early' END AS pre
     FROM state s
 ),
-running AS (
+running AS (  -- what is left before each line: the balance less the repayments applied above it
     SELECT r.*,
-           r.outstanding - coalesce(sum(CASE WHEN r.pre = 'applies' THEN r.amount END) OVER (
-               PARTITION BY r.grp ORDER BY r.line_no ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
-               AS remaining
+           r.outstanding - (coalesce(sum(CASE WHEN r.pre = 'applies' THEN r.amount END) OVER (
+               PARTITION BY r.grp ORDER BY r.line_no), 0)
+               - CASE WHEN r.pre = 'applies' THEN r.amount ELSE 0 END) AS remaining
     FROM pre r
 ),
 decided AS (
@@ -210,12 +216,14 @@ decided AS (
                                       OVER (PARTITION BY u.grp), false)) AS seq_group
     FROM running u
 ),
+seq_apps AS (
+    SELECT DISTINCT q.grp_app FROM decided q WHERE q.seq_group AND q.grp_app IS NOT NULL
+),
 final AS (
     SELECT d.*,
            (d.occurrence > 1 OR (d.fresh AND NOT d.future AND d.seq_group)
-            OR (d.prior_hash IS NOT NULL AND EXISTS (
-                SELECT 1 FROM decided q WHERE q.grp_app = d.prior_app AND q.seq_group))) AS sequential
-    FROM decided d
+            OR (d.prior_hash IS NOT NULL AND sa.grp_app IS NOT NULL)) AS sequential
+    FROM decided d LEFT JOIN seq_apps sa ON sa.grp_app = d.prior_app
 )
 UPDATE bank_batch_event s SET
     target_application_id = f.app_id,

@@ -532,7 +532,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.townships, args.households, args.loans, args.users = 2, 200, 400, 3
         args.import_households = 50
         args.screening_rows = 2_000
-        args.connections, args.seconds = min(args.connections, 4), 1.0
+        # 3 s per route: on a loaded CI machine a 1 s run may complete no request at all.
+        args.connections, args.seconds = min(args.connections, 4), 3.0
     args.out = args.out or (ROOT / "bench" / (".work/results-smoke.md" if args.smoke else "results.md"))
     return args
 

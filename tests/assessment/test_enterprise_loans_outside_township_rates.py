@@ -9,7 +9,8 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from fupin.assessment import service
-from fupin.assessment.models import QuotaProposal, RepaymentCheckLoan
+from fupin.assessment.models import QuotaProposal
+from fupin.auth.principal import SYSTEM
 from fupin.auth.roles import Role
 from fupin.loans.models import Loan
 from tests.assessment.factories import make_loan, set_quota
@@ -48,9 +49,8 @@ class TestEnterpriseLoans:
         assert (check.principal_due, check.principal_recovered, check.band, check.loans_due, check.loans_overdue) == (
             Decimal("10000.00"), Decimal("10000.00"), "reward", 1, 0)
         async with owner_sessionmaker() as session, session.begin():
-            snapped = (await session.scalars(select(RepaymentCheckLoan.principal).where(
-                RepaymentCheckLoan.check_id == check.id))).all()
-            assert snapped == [Decimal("10000.00")]
+            behind = await service.check_loans(session, principal=SYSTEM, check_id=check.id)
+            assert [loan.principal for loan in behind] == [Decimal("10000.00")]  # the enterprise loan is not there
             await service.propose_quotas(session, job_key=key, assessed_year=Y)
         async with owner_sessionmaker() as session:
             proposal = await session.scalar(select(QuotaProposal).where(QuotaProposal.area_code == t0,

@@ -27,7 +27,7 @@ def test_bench_smoke_runs_end_to_end() -> None:
         [str(ROOT), *(str(ROOT / p) for p in ("shared", "services/api", "services/worker")), env.get("PYTHONPATH", "")]
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "bench.run", "--smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = OUT.read_text(encoding="utf-8")
@@ -56,3 +56,23 @@ async def _assert_dropped(name: str) -> None:
     async with engine.connect() as conn:
         assert await conn.scalar(text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name}) == 0
     await engine.dispose()
+
+
+@pytest.mark.slow
+def test_bank_bench_smoke_runs_end_to_end() -> None:
+    """`python -m bench.bank --smoke`: single posts at 1/10/50 connections against the same-writes floor, and a
+    daily file through the upload route and the worker job against COPY + set-based writes."""
+    out = ROOT / "bench" / ".work" / "results-bank-smoke.md"
+    out.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *(str(ROOT / p) for p in ("shared", "services/api", "services/worker")), env.get("PYTHONPATH", "")]
+    )
+    proc = subprocess.run([sys.executable, "-m", "bench.bank", "--smoke"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text(encoding="utf-8")
+    for conns in (1, 10, 50):
+        assert re.search(rf"^\| {conns} \| [\d,]+ \|", report, re.M), report
+    assert re.search(r"\| file route total \| [\d.]+ \| [\d.]+× \(goal ≤ 2×\) \|", report)
+    assert '"applied": 2000' in report

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 from fastapi.routing import APIRoute
@@ -95,7 +96,10 @@ def live_server(test_settings) -> Iterator[tuple[str, dict[str, str]]]:
 
 def test_fuzz_every_operation_no_5xx(live_server):
     base, headers = live_server
-    api = schemathesis.openapi.from_url(base + "/openapi.json")
+    # Fetched here with a generous timeout: the first render of a large schema on a loaded CI machine may
+    # take longer than the loader's own 10 s.
+    schema = httpx.get(base + "/openapi.json", headers=headers, timeout=120).raise_for_status().json()
+    api = schemathesis.openapi.from_dict(schema)
     examples = int(os.environ.get("FUPIN_FUZZ_EXAMPLES", "8"))
     failures: list[str] = []
     operations = 0

@@ -8,12 +8,12 @@ import hmac
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Text, cast, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.scope import in_scope, scoped, visible
@@ -119,6 +119,11 @@ class _Ctx:
     session: AsyncSession
     principal: Principal
     client: BankClient
+    # Applications and loans loaded (and locked) up front, by application id; valid until a disbursement
+    # or reversal changes which loans exist.
+    apps: dict[uuid.UUID, LoanApplication] | None = None
+    loans: dict[uuid.UUID, Loan] | None = None
+    absent: set[uuid.UUID] = field(default_factory=set)  # looked up, not found (unknown or another area's)
 
 
 def _unknown() -> NotFound:
@@ -288,16 +293,30 @@ async def _apply_single(ctx: _Ctx, ev: BankEvent) -> BankEventResult:
     return _result(ev, status, loan)
 
 
+async def _load(ctx: _Ctx, app_ids: list[uuid.UUID], *, lock: bool) -> None:
+    """Load the applications and their loans (in id order, locked when asked) into the context."""
+    apps_stmt = scoped(select(LoanApplication).where(LoanApplication.id.in_(app_ids)), ctx.principal,
+                       LoanApplication.area_code).order_by(LoanApplication.id)
+    loans_stmt = scoped(select(Loan).where(Loan.application_id.in_(app_ids)), ctx.principal,
+                        Loan.area_code).order_by(Loan.id)
+    if lock:
+        apps_stmt, loans_stmt = apps_stmt.with_for_update(), loans_stmt.with_for_update()
+    fresh = {"populate_existing": True}
+    ctx.apps = {a.id: a for a in (await ctx.session.scalars(apps_stmt.execution_options(**fresh))).all()}
+    ctx.loans = {ln.application_id: ln for ln in (await ctx.session.scalars(loans_stmt.execution_options(**fresh))).all()
+                 if ln.application_id is not None}
+    ctx.absent = set(app_ids) - ctx.apps.keys()
+
+
 async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[BankEventResult]:
     """Consecutive repayments, set-based: loans are locked already; outcomes are computed in order in memory,
     then written with one INSERT of repayments and one flush of the changed loans and applications."""
     app_ids = {ev.application_id for ev in events if ev.application_id}
-    apps = {a.id: a for a in (await ctx.session.scalars(scoped(
-        select(LoanApplication).where(LoanApplication.id.in_(app_ids)), ctx.principal, LoanApplication.area_code)
-        .execution_options(populate_existing=True))).all()}
-    loans = {ln.application_id: ln for ln in (await ctx.session.scalars(scoped(
-        select(Loan).where(Loan.application_id.in_(app_ids)), ctx.principal, Loan.area_code)
-        .execution_options(populate_existing=True))).all()}
+    if ctx.apps is None or ctx.loans is None or not app_ids <= ctx.apps.keys() | ctx.absent:
+        await _load(ctx, sorted(app_ids), lock=False)
+    assert ctx.apps is not None
+    assert ctx.loans is not None
+    apps, loans = ctx.apps, ctx.loans
     out: list[BankEventResult] = []
     repayments: list[dict[str, Any]] = []
     for ev in events:
@@ -340,24 +359,20 @@ async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[BankEventResu
 @dataclass(frozen=True)
 class Recorded:
     """An event of a request or batch: `row_id` is its fresh `bank_loan_event` row (status 'received'),
-    None when its event_id was posted before (then it is answered as a duplicate or a conflict)."""
+    None when its event_id was posted before (then it is answered as a duplicate or a conflict, comparing
+    `body_hash` — or, when not known, the hash of `payload`, the event's JSON text — with the first post's)."""
 
     event: BankEvent
-    body_hash: str
+    body_hash: str | None
     row_id: uuid.UUID | None
+    payload: str | None = None
 
 
-_HASHES = text(
-    "SELECT encode(sha256(convert_to(d::text, 'UTF8')), 'hex') FROM unnest(CAST(:docs AS jsonb[])) "
-    "WITH ORDINALITY AS t(d, n) ORDER BY n"
-)
-
-
-async def event_hashes(session: AsyncSession, raw_events: list[Any]) -> list[str]:
-    """The idempotency hash of each event: sha256 of PostgreSQL's canonical text of its jsonb, so the same
-    event hashes alike as JSON, a JSON line or a CSV row (the batch engine hashes in SQL)."""
-    docs = [json.dumps(raw, ensure_ascii=False) for raw in raw_events]
-    return list((await session.scalars(_HASHES, {"docs": docs})).all())
+def body_hash(payload: str) -> ColumnElement[str]:
+    """The idempotency hash of an event, in SQL: sha256 of PostgreSQL's canonical text of its jsonb, so the
+    same event hashes alike as JSON, a JSON line or a CSV row (the batch engine hashes the same way)."""
+    doc = cast(cast(literal(payload, Text), JSONB), Text)
+    return func.encode(func.sha256(func.convert_to(doc, "UTF8")), "hex")
 
 
 async def _by_external_id(ctx: _Ctx, events: list[BankEvent]) -> list[BankEvent]:
@@ -377,11 +392,13 @@ async def _by_external_id(ctx: _Ctx, events: list[BankEvent]) -> list[BankEvent]
 
 async def _answer_repeat(ctx: _Ctx, item: Recorded) -> BankEventResult:
     """What the event's first post looks like now: the same body is a duplicate, another body a conflict."""
-    prior = (await ctx.session.execute(select(BankLoanEvent.body_hash, BankLoanEvent.status, BankLoanEvent.code)
+    mine = literal(item.body_hash) if item.body_hash is not None else body_hash(item.payload or "null")
+    prior = (await ctx.session.execute(select(BankLoanEvent.body_hash, BankLoanEvent.status, BankLoanEvent.code,
+                                              mine.label("mine"))
                                        .where(BankLoanEvent.client_id == ctx.client.client_id,
                                               BankLoanEvent.event_id == item.event.event_id)
                                        .execution_options(populate_existing=True))).one()
-    if prior.body_hash != item.body_hash:
+    if prior.body_hash != prior.mine:
         return BankEventResult(event_id=item.event.event_id, status="conflict", http_status=409,
                                code="bank.event_conflict", detail="this event_id was posted with a different body")
     return BankEventResult(event_id=item.event.event_id, status="duplicate", http_status=200, code=prior.code,
@@ -398,13 +415,10 @@ async def apply_recorded(
     deadlock; runs of repayments are applied together; each fresh row gets its outcome."""
     ctx = _Ctx(session, principal, client)
     events = await _by_external_id(ctx, [it.event for it in items])
-    items = [Recorded(ev, it.body_hash, it.row_id) for ev, it in zip(events, items, strict=True)]
+    items = [replace(it, event=ev) for ev, it in zip(events, items, strict=True)]
     app_ids = sorted({ev.application_id for ev in events if ev.application_id})
     if app_ids:
-        await session.execute(scoped(select(LoanApplication.id).where(LoanApplication.id.in_(app_ids)), principal,
-                                     LoanApplication.area_code).order_by(LoanApplication.id).with_for_update())
-        await session.execute(scoped(select(Loan.id).where(Loan.application_id.in_(app_ids)), principal,
-                                     Loan.area_code).order_by(Loan.id).with_for_update())
+        await _load(ctx, app_ids, lock=True)
     results: list[BankEventResult | None] = [None] * len(items)
     pending: list[int] = []  # a run of fresh repayments not yet applied
 
@@ -438,11 +452,12 @@ async def apply_recorded(
             if ev.application_id is None and ev.external_id:
                 await run_repayments()  # a loan booked earlier in this batch under that number counts
                 ev = (await _by_external_id(ctx, [ev]))[0]
-                items[i] = Recorded(ev, item.body_hash, item.row_id)
+                items[i] = replace(item, event=ev)
             pending.append(i)
             continue
         await run_repayments()
         results[i] = await _apply_single(ctx, ev)
+        ctx.apps = ctx.loans = None  # a disbursement or reversal changes which loans exist: look again
         await settle([i])
     await run_repayments()
     return [r for r in results if r is not None]
@@ -463,17 +478,17 @@ async def post_events(
 
     Every event row is recorded by one INSERT … ON CONFLICT DO NOTHING (the idempotency check: a repeated
     (client, event_id) is answered as a duplicate or a conflict), then applied in order by `apply_recorded`."""
-    hashes = await event_hashes(session, raw_events)
     ids = [uuid.uuid4() for _ in events]
-    rows = [{"id": row_id, "client_id": client.client_id, "event_id": ev.event_id, "body_hash": digest,
+    texts = [json.dumps(raw, ensure_ascii=False) for raw in raw_events]
+    rows = [{"id": row_id, "client_id": client.client_id, "event_id": ev.event_id, "body_hash": body_hash(doc),
              "kind": ev.kind, "area_code": client.area_code, "application_id": ev.application_id,
              "status": "received", "payload": raw}
-            for row_id, raw, ev, digest in zip(ids, raw_events, events, hashes, strict=True)]
-    new_ids = set((await session.scalars(
+            for row_id, raw, doc, ev in zip(ids, raw_events, texts, events, strict=True)]
+    inserted = dict((await session.execute(
         insert(BankLoanEvent).values(rows).on_conflict_do_nothing(index_elements=["client_id", "event_id"])
-        .returning(BankLoanEvent.id))).all())
-    items = [Recorded(ev, digest, row_id if row_id in new_ids else None)
-             for ev, digest, row_id in zip(events, hashes, ids, strict=True)]
+        .returning(BankLoanEvent.id, BankLoanEvent.body_hash))).tuples().all())
+    items = [Recorded(ev, inserted.get(row_id), row_id if row_id in inserted else None, doc)
+             for ev, row_id, doc in zip(events, ids, texts, strict=True)]
     results = await apply_recorded(session, principal=principal, client=client, items=items)
     await audit.record(session, principal, action="bank.loan_events", entity="bank_client",
                        entity_id=client.client_id, area_code=client.area_code, after=count_outcomes(results))

@@ -92,19 +92,24 @@ class PoolCollector(Collector):
         return families
 
 
-class JobRunCollector(Collector):
-    """Open job runs by kind and status, and the age of the oldest of each, from `job_run`.
+class ScrapedReading(Collector):
+    """A figure read from the database when /metrics is scraped. `collect()` is synchronous
+    (prometheus_client calls it while rendering), so the /metrics route awaits `refresh()` first; the
+    reading is cached for `ttl` seconds so that many replicas and scrapers cost the database one query per
+    interval, and a failed reading drops its series rather than the scrape."""
 
-    `collect()` is synchronous (prometheus_client calls it while rendering), so the /metrics route
-    awaits `refresh()` first: one indexed GROUP BY over the open statuses, cached for `ttl` seconds so
-    that many replicas and scrapers cost the database one query per interval.
-    """
+    what = "reading"
 
     def __init__(self, *, ttl: float = 5.0) -> None:
         self.ttl = ttl
-        self._stats: list[jobs.RunStat] = []
         self._at = float("-inf")
         self._lock: asyncio.Lock | None = None
+
+    async def read(self, session: AsyncSession) -> None:
+        raise NotImplementedError  # each subclass reads its own figures
+
+    def clear(self) -> None:
+        raise NotImplementedError
 
     async def refresh(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         if time.monotonic() - self._at < self.ttl:
@@ -115,13 +120,29 @@ class JobRunCollector(Collector):
                 return
             try:
                 async with sessionmaker() as session, session.begin():
-                    await set_area_scope(session, ALL_AREAS)  # every area's runs: an operator's figure
-                    self._stats = await jobs.run_stats(session)
+                    await set_area_scope(session, ALL_AREAS)  # every area: an operator's figure
+                    await self.read(session)
             except Exception:
-                # The scrape still answers (process and pool figures); these series go missing.
-                log.warning("job_run statistics unavailable", exc_info=True)
-                self._stats = []
+                log.warning("%s unavailable", self.what, exc_info=True)
+                self.clear()
             self._at = time.monotonic()
+
+
+class JobRunCollector(ScrapedReading):
+    """Open job runs by kind and status, and the age of the oldest of each, from `job_run` (one indexed
+    GROUP BY over the open statuses)."""
+
+    what = "job_run statistics"
+
+    def __init__(self, *, ttl: float = 5.0) -> None:
+        super().__init__(ttl=ttl)
+        self._stats: list[jobs.RunStat] = []
+
+    async def read(self, session: AsyncSession) -> None:
+        self._stats = await jobs.run_stats(session)
+
+    def clear(self) -> None:
+        self._stats = []
 
     def collect(self) -> Iterable[Metric]:
         runs = GaugeMetricFamily(
@@ -137,3 +158,33 @@ class JobRunCollector(Collector):
             runs.add_metric([s.kind, s.status], float(s.count))
             oldest.add_metric([s.kind, s.status], s.oldest_age_seconds)
         return [runs, oldest]
+
+
+class SealLagCollector(ScrapedReading):
+    """Audit rows not yet sealed into their county chain, and the age of the oldest (0 when none):
+    `fupin.audit.sealer.seal_lag`, from the partial index on unsealed rows."""
+
+    what = "audit seal lag"
+
+    def __init__(self, *, ttl: float = 5.0) -> None:
+        super().__init__(ttl=ttl)
+        self._lag: tuple[int, float | None] | None = None
+
+    async def read(self, session: AsyncSession) -> None:
+        from fupin.audit.sealer import seal_lag
+
+        self._lag = await seal_lag(session)
+
+    def clear(self) -> None:
+        self._lag = None
+
+    def collect(self) -> Iterable[Metric]:
+        if self._lag is None:
+            return []
+        unsealed, age = self._lag
+        rows = GaugeMetricFamily("fupin_audit_unsealed_rows", "Audit rows written but not yet sealed into a chain")
+        rows.add_metric([], float(unsealed))
+        lag = GaugeMetricFamily("fupin_audit_seal_lag_seconds",
+                                "Age of the oldest audit row not yet sealed (0 when every row is sealed)")
+        lag.add_metric([], age or 0.0)
+        return [rows, lag]

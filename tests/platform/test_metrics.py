@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -263,3 +264,21 @@ class TestWorker:
         finally:
             server.shutdown()
             server.server_close()
+
+
+async def test_audit_seal_lag_is_exported_and_falls_to_zero_once_sealed(client, owner_sessionmaker, app, test_settings):
+    from fupin.audit import sealer
+    from fupin_api import metrics as api_metrics
+
+    county = await new_county(owner_sessionmaker, townships=1, villages=1)
+    hdr = await token_for(owner_sessionmaker, test_settings, role=Role.county_admin, area_code=county.code)
+    assert (await client.patch(f"/areas/{county.townships[0]}", headers=hdr, json={"population": 1})).status_code == 200
+    api_metrics.SEAL_LAG._at = float("-inf")  # skip the scrape cache
+    body = (await client.get("/metrics")).text
+    unsealed = float(re.search(r"^fupin_audit_unsealed_rows (\S+)$", body, re.M).group(1))
+    assert unsealed >= 1
+    assert re.search(r"^fupin_audit_seal_lag_seconds (\S+)$", body, re.M)
+    await sealer.seal_pending(owner_sessionmaker, key=test_settings.audit_checkpoint_key)
+    api_metrics.SEAL_LAG._at = float("-inf")
+    body = (await client.get("/metrics")).text
+    assert float(re.search(r"^fupin_audit_unsealed_rows (\S+)$", body, re.M).group(1)) < unsealed

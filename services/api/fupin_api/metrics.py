@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fupin.errors import DomainError
-from fupin.metrics import JobRunCollector, PoolCollector, new_registry
+from fupin.metrics import JobRunCollector, PoolCollector, SealLagCollector, new_registry
 
 REGISTRY = new_registry()
 REQUESTS = Counter("fupin_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=REGISTRY)
@@ -23,6 +23,8 @@ POOL = PoolCollector()
 REGISTRY.register(POOL)
 JOB_RUNS = JobRunCollector(ttl=5.0)
 REGISTRY.register(JOB_RUNS)
+SEAL_LAG = SealLagCollector(ttl=5.0)
+REGISTRY.register(SEAL_LAG)
 
 LOGIN_FAILURES = Counter(
     "fupin_login_failures_total", "Refused logins: bad_credentials (wrong user or password) or locked",
@@ -49,11 +51,8 @@ class ScrapeReading(Protocol):
     async def refresh(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None: ...
 
 
-# Refreshed by /metrics before rendering. Hook for the audit seal lag, which the audit work owns: a
-# collector for `fupin_audit_seal_lag_seconds` reading `fupin.audit.sealer.seal_lag` (like JobRunCollector
-# reads job_run) is registered on REGISTRY and appended here; the alert rule in
-# deploy/prometheus/alerts.yml is waiting for it. Until then the API does not export that gauge.
-DB_READINGS: list[ScrapeReading] = [JOB_RUNS]
+# Refreshed by /metrics before rendering.
+DB_READINGS: list[ScrapeReading] = [JOB_RUNS, SEAL_LAG]
 
 
 def login_refused(exc: DomainError) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import hmac
 import logging
 import time
+from abc import abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
@@ -105,11 +106,13 @@ class ScrapedReading(Collector):
         self._at = float("-inf")
         self._lock: asyncio.Lock | None = None
 
+    @abstractmethod
     async def read(self, session: AsyncSession) -> None:
-        raise NotImplementedError  # each subclass reads its own figures
+        """Read the figures (the session has the system scope)."""
 
+    @abstractmethod
     def clear(self) -> None:
-        raise NotImplementedError
+        """Forget the figures after a failed reading."""
 
     async def refresh(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         if time.monotonic() - self._at < self.ttl:

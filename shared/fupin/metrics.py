@@ -182,12 +182,13 @@ class SealLagCollector(ScrapedReading):
         self._lag = None
 
     def collect(self) -> Iterable[Metric]:
-        if self._lag is None:
-            return []
-        unsealed, age = self._lag
+        # The families are declared even before the first reading (or when it failed), so a scrape
+        # always shows the series exist; samples come only from a reading.
         rows = GaugeMetricFamily("fupin_audit_unsealed_rows", "Audit rows written but not yet sealed into a chain")
-        rows.add_metric([], float(unsealed))
         lag = GaugeMetricFamily("fupin_audit_seal_lag_seconds",
                                 "Age of the oldest audit row not yet sealed (0 when every row is sealed)")
-        lag.add_metric([], age or 0.0)
+        if self._lag is not None:
+            unsealed, age = self._lag
+            rows.add_metric([], float(unsealed))
+            lag.add_metric([], age or 0.0)
         return [rows, lag]

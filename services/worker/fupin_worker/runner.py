@@ -50,9 +50,10 @@ async def execute(
             .where(jobs.JobRun.id == claimable)
             .values(attempts=jobs.JobRun.attempts + 1, status=jobs.JobStatus.running.value,
                     started_at=func.now())
-            .returning(jobs.JobRun.id)
+            .returning(jobs.JobRun.attempts)
         )
-        if marked.first() is None:
+        claimed_attempt = marked.scalar()
+        if claimed_attempt is None:
             row = (await session.execute(
                 select(jobs.JobRun.status, jobs.in_worker_area(settings.worker_area)).where(jobs.JobRun.key == key)
             )).first()
@@ -67,13 +68,15 @@ async def execute(
     try:
         async with sessionmaker() as session, session.begin():
             await set_area_scope(session, ALL_AREAS)
+            # The run is ours (claimed above), so wait for its lock rather than skip it: a racing
+            # delivery's claim attempt can hold the row lock for a moment even though it did not claim
+            # (PostgreSQL keeps the lock of a row that fails the recheck), and skipping here would leave
+            # the run `running` with nobody executing it until it is abandoned.
             run = await session.scalar(
-                select(jobs.JobRun)
-                .where(jobs.JobRun.key == key, jobs.JobRun.status != jobs.JobStatus.done.value)
-                .with_for_update(skip_locked=True)
+                select(jobs.JobRun).where(jobs.JobRun.key == key).with_for_update()
             )
-            if run is None:
-                return "busy"
+            if run is None or run.status != jobs.JobStatus.running.value or run.attempts != claimed_attempt:
+                return "busy"  # reclaimed as abandoned by another worker in the meantime
             result = await jobs.handler_for(run.kind)(session, run)
             if settings.fault_sleep_seconds:
                 # Test hook: a window in which a kill leaves the effects uncommitted.

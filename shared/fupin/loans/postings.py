@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, cast, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Text, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
 from fupin.calendar import business_date
 from fupin.errors import Conflict, DomainError, NotFound, RuleViolation, Unauthorized
+from fupin.loans import repayments
 from fupin.loans.models import (
     BankClient,
     BankClientSecret,
@@ -119,11 +120,13 @@ class _Ctx:
     session: AsyncSession
     principal: Principal
     client: BankClient
-    # Applications and loans loaded (and locked) up front, by application id; valid until a disbursement
-    # or reversal changes which loans exist.
-    apps: dict[uuid.UUID, LoanApplication] | None = None
-    loans: dict[uuid.UUID, Loan] | None = None
+    # Applications and loans read (and locked) up front as plain rows, by application id; valid until a
+    # disbursement or reversal changes which loans exist. Repayments change them in memory; `pending`
+    # holds those changes until `repayments.write` (before anything else reads these tables).
+    apps: dict[uuid.UUID, repayments.AppRow] | None = None
+    loans: dict[uuid.UUID, repayments.LoanRow] | None = None
     absent: set[uuid.UUID] = field(default_factory=set)  # looked up, not found (unknown or another area's)
+    pending: repayments.Pending = field(default_factory=repayments.Pending)
 
 
 def _unknown() -> NotFound:
@@ -135,7 +138,8 @@ async def _application(ctx: _Ctx, application_id: uuid.UUID | None) -> LoanAppli
     if application_id is None:
         raise RuleViolation("bank.application_id_required", "application_id is required", "缺少 application_id")
     app = await ctx.session.scalar(scoped(select(LoanApplication).where(LoanApplication.id == application_id),
-                                          ctx.principal, LoanApplication.area_code).with_for_update())
+                                          ctx.principal, LoanApplication.area_code).with_for_update()
+                                   .execution_options(populate_existing=True))
     if app is None:
         raise _unknown()
     return app
@@ -143,7 +147,8 @@ async def _application(ctx: _Ctx, application_id: uuid.UUID | None) -> LoanAppli
 
 async def _locked_loan(ctx: _Ctx, application_id: uuid.UUID) -> Loan | None:
     return await ctx.session.scalar(scoped(select(Loan).where(Loan.application_id == application_id),
-                                           ctx.principal, Loan.area_code).with_for_update())
+                                           ctx.principal, Loan.area_code).with_for_update()
+                                    .execution_options(populate_existing=True))
 
 
 def _step(app: LoanApplication, ctx: _Ctx, step: str, before: str, on: date, opinion: str) -> None:
@@ -181,19 +186,6 @@ async def _disburse(ctx: _Ctx, ev: BankEvent) -> Loan:
     return loan
 
 
-def _settle_status(loan: Loan, app: LoanApplication | None, on: date) -> None:
-    if loan.outstanding == 0:
-        loan.repaid_on = on
-        loan.status = "repaid_on_time" if on <= loan.due_on else "repaid_late"
-        if app is not None:
-            app.status = "repaid"
-    else:
-        loan.repaid_on = None
-        loan.status = "overdue" if loan.status == "overdue" or on > loan.due_on else "current"
-        if app is not None:
-            app.status = "overdue" if loan.status == "overdue" else "disbursed"
-
-
 async def _repay(ctx: _Ctx, ev: BankEvent, loan: Loan, app: LoanApplication | None) -> Loan:
     assert ev.amount is not None
     if ev.amount > loan.outstanding:
@@ -206,7 +198,7 @@ async def _repay(ctx: _Ctx, ev: BankEvent, loan: Loan, app: LoanApplication | No
                                   source_event_id=ev.event_id))
     loan.outstanding -= ev.amount
     before = app.status if app else ""
-    _settle_status(loan, app, ev.on)
+    repayments.settle_status(loan, app, ev.on)
     if app is not None and app.status == "repaid" and before != "repaid":
         _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
     await ctx.session.flush()
@@ -245,7 +237,7 @@ async def _reversal(ctx: _Ctx, ev: BankEvent) -> tuple[str, Loan | None]:
     ctx.session.add(LoanRepayment(loan_id=loan.id, area_code=loan.area_code, amount=-original.amount, paid_on=ev.on,
                                   source_event_id=ev.event_id))
     loan.outstanding += original.amount
-    _settle_status(loan, app, ev.on)
+    repayments.settle_status(loan, app, ev.on)
     target.status = "reversed"
     await ctx.session.flush()
     return "applied", loan
@@ -258,7 +250,7 @@ async def _apply_parked(ctx: _Ctx, loan: Loan) -> None:
         BankLoanEvent.kind == "repayment").order_by(BankLoanEvent.received_at).with_for_update()
         .execution_options(populate_existing=True))).all()
     events = sorted(((BankEvent.model_validate(p.payload), p) for p in parked), key=lambda x: (x[0].on, x[1].received_at))
-    app = await ctx.session.get(LoanApplication, loan.application_id)
+    app = await ctx.session.get(LoanApplication, loan.application_id, populate_existing=True)
     for ev, row in events:
         try:
             async with ctx.session.begin_nested():
@@ -269,7 +261,8 @@ async def _apply_parked(ctx: _Ctx, loan: Loan) -> None:
     await ctx.session.flush()
 
 
-def _result(ev: BankEvent, status: str, loan: Loan | None = None, exc: DomainError | None = None) -> BankEventResult:
+def _result(ev: BankEvent, status: str, loan: Loan | repayments.LoanRow | None = None,
+            exc: DomainError | None = None) -> BankEventResult:
     if exc is not None:
         return BankEventResult(event_id=ev.event_id, status="refused", http_status=exc.status, code=exc.code,
                                detail=exc.message_en)
@@ -294,31 +287,24 @@ async def _apply_single(ctx: _Ctx, ev: BankEvent) -> BankEventResult:
 
 
 async def _load(ctx: _Ctx, app_ids: list[uuid.UUID], *, lock: bool) -> None:
-    """Load the applications and their loans (in id order, locked when asked) into the context."""
-    apps_stmt = scoped(select(LoanApplication).where(LoanApplication.id.in_(app_ids)), ctx.principal,
-                       LoanApplication.area_code).order_by(LoanApplication.id)
-    loans_stmt = scoped(select(Loan).where(Loan.application_id.in_(app_ids)), ctx.principal,
-                        Loan.area_code).order_by(Loan.id)
-    if lock:
-        apps_stmt, loans_stmt = apps_stmt.with_for_update(), loans_stmt.with_for_update()
-    fresh = {"populate_existing": True}
-    ctx.apps = {a.id: a for a in (await ctx.session.scalars(apps_stmt.execution_options(**fresh))).all()}
-    ctx.loans = {ln.application_id: ln for ln in (await ctx.session.scalars(loans_stmt.execution_options(**fresh))).all()
-                 if ln.application_id is not None}
+    ctx.apps, ctx.loans = await repayments.load(ctx.session, ctx.principal, app_ids, lock=lock)
     ctx.absent = set(app_ids) - ctx.apps.keys()
 
 
+async def _flush(ctx: _Ctx) -> None:
+    await repayments.write(ctx.session, ctx.pending, actor=ctx.principal.username)
+
+
 async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[BankEventResult]:
-    """Consecutive repayments, set-based: loans are locked already; outcomes are computed in order in memory,
-    then written with one INSERT of repayments and one flush of the changed loans and applications."""
+    """Consecutive repayments on plain rows: each decided in order in memory (loans are locked already),
+    the changes left in `ctx.pending` for one write."""
     app_ids = {ev.application_id for ev in events if ev.application_id}
     if ctx.apps is None or ctx.loans is None or not app_ids <= ctx.apps.keys() | ctx.absent:
         await _load(ctx, sorted(app_ids), lock=False)
     assert ctx.apps is not None
     assert ctx.loans is not None
-    apps, loans = ctx.apps, ctx.loans
+    apps, loans, pending = ctx.apps, ctx.loans, ctx.pending
     out: list[BankEventResult] = []
-    repayments: list[dict[str, Any]] = []
     for ev in events:
         app = apps.get(ev.application_id) if ev.application_id else None
         loan = loans.get(ev.application_id) if ev.application_id else None
@@ -342,17 +328,16 @@ async def _repay_batch(ctx: _Ctx, events: list[BankEvent]) -> list[BankEventResu
         assert loan is not None
         assert app is not None
         assert ev.amount is not None
-        repayments.append({"id": uuid.uuid4(), "loan_id": loan.id, "area_code": loan.area_code, "amount": ev.amount,
-                           "paid_on": ev.on, "source_event_id": ev.event_id})
+        pending.repayments.append((loan.id, loan.area_code, ev.amount, ev.on, ev.event_id))
         loan.outstanding -= ev.amount
         before = app.status
-        _settle_status(loan, app, ev.on)
+        repayments.settle_status(loan, app, ev.on)
+        pending.loans[loan.id] = loan
+        if app.status != before:
+            pending.apps[app.id] = app
         if app.status == "repaid" and before != "repaid":
-            _step(app, ctx, "repaid", before, ev.on, "贷款已还清")
+            pending.repaid.append((app, before, ev.on))
         out.append(_result(ev, "applied", loan))
-    if repayments:
-        await ctx.session.execute(insert(LoanRepayment), repayments)
-    await ctx.session.flush()
     return out
 
 
@@ -368,11 +353,26 @@ class Recorded:
     payload: str | None = None
 
 
-def body_hash(payload: str) -> ColumnElement[str]:
+def body_hash(payload: Any) -> ColumnElement[str]:
     """The idempotency hash of an event, in SQL: sha256 of PostgreSQL's canonical text of its jsonb, so the
-    same event hashes alike as JSON, a JSON line or a CSV row (the batch engine hashes the same way)."""
-    doc = cast(cast(literal(payload, Text), JSONB), Text)
+    same event hashes alike as JSON, a JSON line or a CSV row (the batch engine hashes the same way).
+    `payload` is the event's JSON text, as a value or a bind parameter."""
+    text_ = payload if isinstance(payload, ColumnElement) else literal(payload, Text)
+    doc = cast(cast(text_, JSONB), Text)
     return func.encode(func.sha256(func.convert_to(doc, "UTF8")), "hex")
+
+
+# One row per event, its hash computed in the insert; a statement the compiled-SQL cache keeps
+# (executed with a list of rows).
+_RECORD = (
+    insert(BankLoanEvent)
+    .values(id=bindparam("id"), client_id=bindparam("client_id"), event_id=bindparam("event_id"),
+            body_hash=body_hash(bindparam("doc", type_=Text)), kind=bindparam("kind"),
+            area_code=bindparam("area_code"), application_id=bindparam("application_id"),
+            status=bindparam("status"), payload=bindparam("payload"))
+    .on_conflict_do_nothing(index_elements=["client_id", "event_id"])
+    .returning(BankLoanEvent.id, BankLoanEvent.body_hash)
+)
 
 
 async def _by_external_id(ctx: _Ctx, events: list[BankEvent]) -> list[BankEvent]:
@@ -422,18 +422,17 @@ async def apply_recorded(
     results: list[BankEventResult | None] = [None] * len(items)
     pending: list[int] = []  # a run of fresh repayments not yet applied
 
-    async def settle(done: list[int]) -> None:
-        rows = [{"id": items[i].row_id, "status": results[i].status, "code": results[i].code,  # type: ignore[union-attr]
-                 "application_id": items[i].event.application_id}
-                for i in done if items[i].row_id is not None]
-        if rows:
-            await session.execute(update(BankLoanEvent), rows)
+    def settle(done: list[int]) -> None:
+        for i in done:
+            result, row_id = results[i], items[i].row_id
+            if row_id is not None and result is not None:
+                ctx.pending.events.append((row_id, result.status, result.code, items[i].event.application_id))
 
     async def run_repayments() -> None:
         if pending:
             for i, res in zip(pending, await _repay_batch(ctx, [items[i].event for i in pending]), strict=True):
                 results[i] = res
-            await settle(pending)
+            settle(pending)
             pending.clear()
 
     today = business_date()
@@ -441,25 +440,29 @@ async def apply_recorded(
         ev = item.event
         if item.row_id is None:
             await run_repayments()
+            await _flush(ctx)  # the first post's outcome may be among the changes not yet written
             results[i] = await _answer_repeat(ctx, item)
             continue
         if ev.on > today:
             results[i] = _result(ev, "refused", exc=RuleViolation(
                 "bank.value_date_in_future", "the value date lies in the future", "记账日期晚于今天"))
-            await settle([i])
+            settle([i])
             continue
         if ev.kind == "repayment":
             if ev.application_id is None and ev.external_id:
                 await run_repayments()  # a loan booked earlier in this batch under that number counts
+                await _flush(ctx)
                 ev = (await _by_external_id(ctx, [ev]))[0]
                 items[i] = replace(item, event=ev)
             pending.append(i)
             continue
         await run_repayments()
+        await _flush(ctx)  # the disbursement or reversal reads what the repayments before it wrote
         results[i] = await _apply_single(ctx, ev)
         ctx.apps = ctx.loans = None  # a disbursement or reversal changes which loans exist: look again
-        await settle([i])
+        settle([i])
     await run_repayments()
+    await _flush(ctx)
     return [r for r in results if r is not None]
 
 
@@ -480,13 +483,10 @@ async def post_events(
     (client, event_id) is answered as a duplicate or a conflict), then applied in order by `apply_recorded`."""
     ids = [uuid.uuid4() for _ in events]
     texts = [json.dumps(raw, ensure_ascii=False) for raw in raw_events]
-    rows = [{"id": row_id, "client_id": client.client_id, "event_id": ev.event_id, "body_hash": body_hash(doc),
-             "kind": ev.kind, "area_code": client.area_code, "application_id": ev.application_id,
-             "status": "received", "payload": raw}
+    rows = [{"id": row_id, "client_id": client.client_id, "event_id": ev.event_id, "doc": doc, "kind": ev.kind,
+             "area_code": client.area_code, "application_id": ev.application_id, "status": "received", "payload": raw}
             for row_id, raw, doc, ev in zip(ids, raw_events, texts, events, strict=True)]
-    inserted = dict((await session.execute(
-        insert(BankLoanEvent).values(rows).on_conflict_do_nothing(index_elements=["client_id", "event_id"])
-        .returning(BankLoanEvent.id, BankLoanEvent.body_hash))).tuples().all())
+    inserted = dict((await session.execute(_RECORD, rows)).tuples().all())
     items = [Recorded(ev, inserted.get(row_id), row_id if row_id in inserted else None, doc)
              for ev, row_id, doc in zip(events, ids, texts, strict=True)]
     results = await apply_recorded(session, principal=principal, client=client, items=items)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -21,6 +20,7 @@ from fupin.assessment.schemas import (
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.calendar import business_date
+from fupin.money import Day
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
 from fupin_api.problems import problem_responses
@@ -76,7 +76,7 @@ async def list_checks(
     area_code: CodeQ = None,
     kind: Annotated[str | None, Query(pattern="^(monthly|annual|manual)$")] = None,
     band: Annotated[str | None, Query(pattern="^(reward|standard|penalty|no_loans_due)$")] = None,
-    period_end: date | None = None,
+    period_end: Day | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: uuid.UUID | None = None,
 ) -> Page[RepaymentCheckRead]:
@@ -162,7 +162,7 @@ async def repayment_risk(
     session: SessionDep,
     area_code: Annotated[str, Query(pattern=r"^\d{12}$")],
     principal: Principal = Authorized(Perm.repayment_report_read),
-    as_of: date | None = None,
+    as_of: Day | None = None,
 ) -> RepaymentRiskRead:
     report = await queries.repayment_risk(
         session, principal=principal, area_code=area_code, as_of=as_of or business_date()

@@ -4,7 +4,6 @@ their workflow steps and assistance measures, and the yearly report. Thin: parse
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +12,7 @@ from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.calendar import business_date
 from fupin.errors import RuleViolation
+from fupin.money import Day
 from fupin.monitoring import measures, policy, queries, screening, service, workflow
 from fupin.monitoring.rules import MonitoringKind, RowOutcome, ScreeningSource, Status, WarningSource
 from fupin.monitoring.schemas import (
@@ -41,7 +41,7 @@ from fupin_api.problems import problem_responses
 router = APIRouter(tags=["monitoring"])
 AreaQ = Annotated[str, Query(pattern=r"^\d{12}$", description="A 12-digit area code", examples=["520123000000"])]
 OptionalAreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$", description="Only rows inside this area")]
-AsOfQ = Annotated[date | None, Query(description="The day deadlines are judged on (default today, Asia/Shanghai)",
+AsOfQ = Annotated[Day | None, Query(description="The day deadlines are judged on (default today, Asia/Shanghai)",
                                      examples=["2026-11-30"])]
 LimitQ = Annotated[int, Query(ge=1, le=500)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -85,7 +85,7 @@ async def list_policies(session: SessionDep, principal: Principal = Authorized(P
 )
 async def rules_in_force(
     session: SessionDep, area_code: AreaQ, principal: Principal = Authorized(Perm.monitoring_policy_read),
-    on: Annotated[date | None, Query(examples=["2026-09-25"])] = None,
+    on: Annotated[Day | None, Query(examples=["2026-09-25"])] = None,
 ) -> RulesInForce:
     resolved = await policy.rules_for_caller(session, principal=principal, area_code=area_code,
                                              on=on or business_date())
@@ -151,7 +151,7 @@ async def list_warnings(
 async def upload_screening(
     request: Request, session: SessionDep, area_code: AreaQ, source: ScreeningSource,
     principal: Principal = Authorized(Perm.monitoring_screening_upload),
-    received_on: Annotated[date | None, Query(description="Default today", examples=["2026-10-09"])] = None,
+    received_on: Annotated[Day | None, Query(description="Default today", examples=["2026-10-09"])] = None,
     filename: Annotated[str, Query(max_length=200)] = "",
 ) -> ScreeningRead:
     content = await request.body()

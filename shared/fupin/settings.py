@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         0, description="Port on which the worker serves its own /metrics (0: off)."
     )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS), e.g. FUPIN_CORS_ORIGINS='[\"https://fupin.example.gov.cn\"]'. "
+        "Empty: no cross-origin browser access.",
+    )
     fault_sleep_seconds: float = Field(
         0.0, description="Test fault hook: the worker sleeps this long inside a job's transaction before committing."
     )

@@ -16,6 +16,7 @@ READERS = STAFF  # every staff role, auditor included, may read within its own a
 class Perm(StrEnum):
     area_read = "area.read"
     area_write = "area.write"
+    self_read = "self.read"  # GET /me: who am I, what may I do
     user_read = "user.read"
     user_write = "user.write"
     audit_read = "audit.read"
@@ -99,6 +100,7 @@ class Perm(StrEnum):
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.area_read: READERS,
     Perm.area_write: frozenset({R.county_admin}),
+    Perm.self_read: STAFF,
     Perm.user_read: frozenset({R.county_admin, R.auditor}),
     Perm.user_write: frozenset({R.county_admin}),
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),

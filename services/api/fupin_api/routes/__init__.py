@@ -17,6 +17,7 @@ from fupin_api.routes import (
     jobs,
     ledger,
     loans,
+    me,
     monitoring,
     pairing,
     pairing_activity,
@@ -28,6 +29,7 @@ from fupin_api.routes import (
 ROUTERS: list[APIRouter] = [
     health.router,
     auth.router,
+    me.router,
     areas.router,
     users.router,
     audit.router,

@@ -85,7 +85,13 @@ async def list_households(
 
 
 @router.post("/households/import", summary="Import an .xlsx roster (one row per member), all or nothing",
-             response_model=ImportResult, status_code=201, responses=problem_responses(403, 409, 413))
+             response_model=ImportResult, status_code=201, responses=problem_responses(403, 409, 413),
+             openapi_extra={"requestBody": {"required": True, "description": (
+                 "The .xlsx file itself as the body (not multipart), one row per member, in the layout "
+                 "`GET /households/export` writes; any bad row refuses the whole file with 422 and each row's "
+                 "errors. The Content-Type is not checked; `application/octet-stream` works as well."), "content": {
+                     XLSX: {"schema": {"type": "string", "format": "binary"}},
+                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def import_households(
     request: Request, session: SessionDep, principal: Principal = Authorized(Perm.household_import)
 ) -> ImportResult:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -37,6 +36,7 @@ from fupin.loans.schemas import (
     StepCreate,
     StepRead,
 )
+from fupin.money import Day
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
 from fupin_api.problems import problem_responses
@@ -168,7 +168,7 @@ async def list_applications(
     status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,24}$")] = None,
     township: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
     overdue: bool = False,
-    as_of: Annotated[date | None, Query(description="evaluate deadlines on this day (default today)")] = None,
+    as_of: Annotated[Day | None, Query(description="evaluate deadlines on this day (default today)")] = None,
     sort: Literal["submitted_on", "preference", "amount"] = "submitted_on",
     limit: Limit = 100, offset: Offset = 0,
 ) -> Page[ApplicationRead]:

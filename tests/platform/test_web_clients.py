@@ -93,3 +93,28 @@ async def test_etag_on_reads_and_if_match_on_writes(client, owner_sessionmaker, 
     assert r.status_code == 200
     r = await client.patch(url, headers={**hdr, "If-Match": "*"}, json={"address": "四组 2 号"})
     assert r.status_code == 200
+
+    # A workflow action posted under the object is conditional on the object.
+    r = await client.post(f"{url}/transitions", headers={**hdr, "If-Match": tag},
+                          json={"to": "exited", "on": "2026-10-01"})
+    assert r.status_code == 412, r.text
+    assert r.json()["extra"]["current_etag"] == (await client.get(url, headers=hdr)).headers["etag"]
+
+
+async def test_accepted_work_points_at_its_job_with_progress(client, owner_sessionmaker, test_settings):
+    county = await new_county(owner_sessionmaker, townships=1, villages=1)
+    hdr = await token_for(owner_sessionmaker, test_settings, role=Role.county_admin, area_code=county.code)
+    r = await client.post("/jobs/audit-verify", headers=hdr)
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/jobs/{r.json()['id']}"
+    job = await client.get(r.headers["location"], headers=hdr)
+    assert job.status_code == 200
+    assert job.json()["kind"] == r.json()["kind"]
+    assert "progress" in job.json()
+
+    office = await token_for(owner_sessionmaker, test_settings, role=Role.poverty_office, area_code=county.code)
+    r = await client.post("/repayment-checks", headers=office, json={
+        "area_code": county.code, "period_start": "2026-01-01", "period_end": "2026-03-31"})
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/jobs/{r.json()['job_id']}"
+    assert (await client.get(r.headers["location"], headers=office)).status_code == 200

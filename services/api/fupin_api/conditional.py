@@ -84,8 +84,12 @@ class ConditionalMiddleware:
         await self.app(scope, receive, capture)
 
     async def _conditional_write(self, scope: Scope, receive: Receive, send: Send, if_match: str) -> None:
-        target = self._resource_path(scope["path"] if scope["method"] != "POST" else scope["path"].rsplit("/", 1)[0])
-        if target is None and scope["method"] == "POST":
+        if scope["method"] == "POST":
+            # An action under an object (/loan-applications/{id}/steps) is conditional on that object; a POST
+            # to a collection root has no single object to compare with, so If-Match there checks nothing.
+            parent = scope["path"].rsplit("/", 1)[0]
+            target = self._resource_path(parent) if parent.count("/") >= 2 else None
+        else:
             target = self._resource_path(scope["path"])
         current = await self._current_etag(scope, target) if target is not None else None
         if current is not None and "*" not in _tags(if_match) and current not in _tags(if_match):

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 
 from fupin.auth.permissions import PERMISSIONS, Perm
 from fupin.auth.roles import Role
+from fupin.schema import Page
 from fupin_api.deps import Authorize, Read
 from fupin_api.openapi import api_routes
 from fupin_api.problems import PROBLEM, TITLES
@@ -150,11 +151,31 @@ def _takes_raw_body(route: APIRoute) -> bool:
     return "requestBody" in (route.openapi_extra or {})
 
 
+def _paging(route: APIRoute) -> str | None:
+    model = route.response_model
+    if not (isinstance(model, type) and issubclass(model, Page)):
+        return None
+    params = {p.name for p in route.dependant.query_params}
+    if "cursor" in params:
+        limit = next((p for p in route.dependant.query_params if p.name == "limit"), None)
+        most = next((m.le for m in (limit.field_info.metadata if limit else []) if getattr(m, "le", None)), None)
+        return ("**Paging:** `{items, next_cursor}`; up to `limit` items a page" + (f" (at most {most})" if most else "")
+                + ". While `next_cursor` is not null, call again with `cursor=<next_cursor>` and the same filters.")
+    if "limit" in params:
+        return ("**Paging:** `{items, next_cursor}` with the newest `limit` items; `next_cursor` is null (this "
+                "list has no further pages yet: narrow it with its filters).")
+    return ("**Paging:** `{items, next_cursor}` with the whole collection in one page (it is bounded by its "
+            "parent object or area); `next_cursor` is always null.")
+
+
 def describe(route: APIRoute, own: str | None) -> str:
     own = (own or "").strip()
     errors = " · ".join(f"`{s}` {_ERROR_MEANING.get(s, 'error')}" for s in _statuses(route))
     sections = [own] if own else [f"{route.summary}."]
     sections.append(_who(route))
+    paging = _paging(route)
+    if paging:
+        sections.append(paging)
     if errors:
         sections.append(f"**Errors** (`application/problem+json` with a stable `code`): {errors}.")
     return "\n\n".join(sections)
@@ -265,6 +286,11 @@ def refine(spec: dict[str, Any]) -> dict[str, Any]:
             if _conditional(method, path):
                 op.setdefault("parameters", []).append(IF_MATCH)
                 responses.setdefault("412", {"description": "Precondition Failed"})
+            if "202" in responses:
+                responses["202"].setdefault("headers", {})["Location"] = {
+                    "description": "The resource that shows the accepted work's status, progress and result "
+                                   "(`/jobs/{id}` for staff; the file's own resource for a bank)",
+                    "schema": {"type": "string"}}
             if method == "get" and "application/json" in responses.get("200", {}).get("content", {}):
                 responses["200"].setdefault("headers", {}).update(ETAG_HEADER)
             if "requestBody" in op and "400" not in responses:

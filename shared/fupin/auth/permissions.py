@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from fupin.auth.roles import Role
+from fupin.auth.roles import ROLE_ZH, Role
 from fupin.errors import Forbidden
 
 R = Role
@@ -194,5 +194,5 @@ def require(role: Role, perm: Perm) -> None:
         raise Forbidden(
             "auth.forbidden",
             f"role {role} may not {perm}",
-            f"角色 {role} 无权执行 {perm}",
+            f"当前角色({ROLE_ZH.get(role, '未知角色')})无权执行此操作(权限 {perm})",
         )

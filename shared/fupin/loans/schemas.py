@@ -133,6 +133,10 @@ class ApplicationRead(FupinSchema):
     coop_due_on: Day | None
     coop_assessed_on: Day | None
     decided_on: Day | None
+    allowed_actions: list[str] = Field(default_factory=list, description=(
+        "Steps the caller's role may post now (`POST /loan-applications/{id}/steps`), in workflow order; other "
+        "checks (dates, eligibility, quota) still apply when the step is posted. Empty in lists."),
+        examples=[["station_recommend", "station_reject"]])
 
 
 class StepCreate(FupinSchema):
@@ -152,6 +156,9 @@ class LoanStepRead(FupinSchema):
     on_date: Day
     opinion: str
     recorded_at: datetime
+    station_due_on: Day | None = Field(None, description="The application's township-station deadline after this step")
+    coop_due_on: Day | None = Field(None, description="The application's credit-coop deadline after this step")
+    allowed_actions: list[str] = Field(default_factory=list, description="Steps the caller may post next")
 
 
 StepRead = LoanStepRead  # the short name importers use; the OpenAPI name must be unique

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from fupin.assessment import queries, service
 from fupin.assessment.schemas import (
@@ -24,6 +24,7 @@ from fupin.money import Day
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
 from fupin_api.problems import problem_responses
+from fupin_api.routes.jobs import job_location
 
 router = APIRouter(tags=["assessment"])
 CodeQ = Annotated[str | None, Query(pattern=r"^\d{12}$")]
@@ -56,13 +57,15 @@ async def list_policies(
     response_model=CheckRunRead, status_code=202, responses=problem_responses(403, 404),
 )
 async def request_check(
-    body: RepaymentCheckRequest, session: SessionDep, principal: Principal = Authorized(Perm.repayment_check_trigger)
+    body: RepaymentCheckRequest, session: SessionDep, response: Response,
+    principal: Principal = Authorized(Perm.repayment_check_trigger),
 ) -> CheckRunRead:
     as_of = body.as_of or min(body.period_end, business_date())
     run, created = await service.request_check(
         session, principal=principal, area_code=body.area_code, period_start=body.period_start,
         period_end=body.period_end, as_of=as_of,
     )
+    job_location(response, run.id)
     return CheckRunRead(job_id=run.id, key=run.key, status=run.status, created=created)
 
 

@@ -172,21 +172,21 @@ async def post_transition(
 
 
 @router.get("/households/{household_id}/transitions", summary="List the household's status transitions",
-            response_model=list[EventRead], responses=problem_responses(403, 404))
+            response_model=Page[EventRead], responses=problem_responses(403, 404))
 async def list_transitions(
     household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
-) -> list[EventRead]:
+) -> Page[EventRead]:
     rows = await service.list_events(session, principal=principal, household_id=household_id, transitions_only=True)
-    return [EventRead.model_validate(r) for r in rows]
+    return Page[EventRead](items=[EventRead.model_validate(r) for r in rows])
 
 
 @router.get("/households/{household_id}/history", summary="The household's full immutable history",
-            response_model=list[EventRead], responses=problem_responses(403, 404))
+            response_model=Page[EventRead], responses=problem_responses(403, 404))
 async def history(
     household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
-) -> list[EventRead]:
+) -> Page[EventRead]:
     rows = await service.list_events(session, principal=principal, household_id=household_id, transitions_only=False)
-    return [EventRead.model_validate(r) for r in rows]
+    return Page[EventRead](items=[EventRead.model_validate(r) for r in rows])
 
 
 @router.get("/stats/households", summary="Counts by status, category, cause and poverty incidence for an area",

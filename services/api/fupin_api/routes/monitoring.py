@@ -36,6 +36,7 @@ from fupin.monitoring.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.params import CursorQ
 from fupin_api.problems import problem_responses
 
 router = APIRouter(tags=["monitoring"])
@@ -171,10 +172,11 @@ async def upload_screening(
 )
 async def list_screenings(
     session: SessionDep, principal: Principal = Authorized(Perm.monitoring_screening_read),
-    source: ScreeningSource | None = None, limit: LimitQ = 100,
+    source: ScreeningSource | None = None, limit: LimitQ = 100, cursor: CursorQ = None,
 ) -> Page[ScreeningRead]:
-    rows = await screening.list_screenings(session, principal=principal, source=source, limit=limit)
-    return Page[ScreeningRead](items=[ScreeningRead.model_validate(r) for r in rows])
+    rows, next_cursor = await screening.list_screenings(session, principal=principal, source=source, limit=limit,
+                                                        cursor=cursor)
+    return Page[ScreeningRead](items=[ScreeningRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -288,13 +290,13 @@ async def take_step(monitored_household_id: uuid.UUID, body: StepIn, session: Se
 
 @router.get(
     "/monitored-households/{monitored_household_id}/steps", summary="The household's workflow history, every cycle",
-    response_model=list[StepRead], responses=problem_responses(403, 404),
+    response_model=Page[StepRead], responses=problem_responses(403, 404),
     description="As the household read. Immutable rows, each with role, actor, date, opinion and findings.",
 )
 async def list_steps(monitored_household_id: uuid.UUID, session: SessionDep,
-                     principal: Principal = Authorized(Perm.monitoring_read)) -> list[StepRead]:
+                     principal: Principal = Authorized(Perm.monitoring_read)) -> Page[StepRead]:
     rows = await workflow.list_steps(session, principal=principal, monitored_household_id=monitored_household_id)
-    return [StepRead.model_validate(r) for r in rows]
+    return Page[StepRead](items=[StepRead.model_validate(r) for r in rows])
 
 
 @router.post(
@@ -312,13 +314,13 @@ async def add_measure(monitored_household_id: uuid.UUID, body: MeasureCreate, se
 
 @router.get(
     "/monitored-households/{monitored_household_id}/measures", summary="The household's assistance measures",
-    response_model=list[MeasureRead], responses=problem_responses(403, 404),
+    response_model=Page[MeasureRead], responses=problem_responses(403, 404),
     description="As the household read. Changes nothing.",
 )
 async def list_measures(monitored_household_id: uuid.UUID, session: SessionDep,
-                        principal: Principal = Authorized(Perm.monitoring_read)) -> list[MeasureRead]:
+                        principal: Principal = Authorized(Perm.monitoring_read)) -> Page[MeasureRead]:
     rows = await measures.list_measures(session, principal=principal, monitored_household_id=monitored_household_id)
-    return [MeasureRead.model_validate(r) for r in rows]
+    return Page[MeasureRead](items=[MeasureRead.model_validate(r) for r in rows])
 
 
 @router.patch(

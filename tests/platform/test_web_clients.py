@@ -118,3 +118,14 @@ async def test_accepted_work_points_at_its_job_with_progress(client, owner_sessi
     assert r.status_code == 202, r.text
     assert r.headers["location"] == f"/jobs/{r.json()['job_id']}"
     assert (await client.get(r.headers["location"], headers=office)).status_code == 200
+
+
+async def test_malformed_bodies_get_problem_documents(client):
+    """Broken JSON is a 422 (`json_invalid`); a body that cannot even be decoded is the documented 400."""
+    r = await client.put("/loan-quotas", content=b"{bad", headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"][0]["type"] == "json_invalid"
+    r = await client.put("/loan-quotas", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from fupin.audit import denials, service
 from fupin.audit.schemas import AccessDenialRead, AuditEventRead
@@ -40,8 +40,9 @@ async def list_access_denials(
     principal: Principal = Authorized(Perm.access_denial_read),
     code: Annotated[str | None, Query(max_length=64, description="e.g. auth.forbidden, bank.bad_signature")] = None,
     actor: Annotated[str | None, Query(max_length=80, description="e.g. user:<id>, bank:<client id>")] = None,
-    since: Annotated[datetime | None, Query(description="Only minutes starting at or after this instant")] = None,
-    cursor: Annotated[int, Query(ge=0, description="Rows to skip (the previous page's next_cursor)")] = 0,
+    since: Annotated[AwareDatetime | None, Query(description="Only minutes starting at or after this instant "
+                                                             "(with its UTC offset)")] = None,
+    cursor: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (the previous page's next_cursor)")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[AccessDenialRead]:
     """403s, 404s on id routes, failed logins and bank signatures, and 429s. Refusals of callers who proved no

@@ -144,14 +144,15 @@ class World:
 
 async def _seed(owner_sessionmaker) -> None:
     """The demo's steps on VICTIM: every kind of object the demo shows a newcomer, in every state (with fewer
-    households and loans than `make run`'s demo: the sweep needs every kind, not volume)."""
+    households and loans than `make run`'s demo: the sweep needs every kind, not volume; a seed of its own,
+    because the demo derives row ids from it and tests/bench seeds another county with seed 1)."""
     sizes = {"HOUSEHOLDS": 1500, "LOANS": 900}
     saved = {k: getattr(demo, k) for k in sizes}
     for k, v in sizes.items():
         setattr(demo, k, v)
     try:
         async with unit_of_work(owner_sessionmaker) as session:
-            ctx = demo.DemoContext(session=session, rng=random.Random(1), as_of=date(2026, 11, 23), county=VICTIM)
+            ctx = demo.DemoContext(session=session, rng=random.Random(18), as_of=date(2026, 11, 23), county=VICTIM)
             for _, step in demo.load_steps():
                 await step(ctx)
     finally:

@@ -428,7 +428,6 @@ async def test_no_role_reaches_another_areas_objects(app, client, world) -> None
           f"{sorted(tally.shape_refused)}")
     assert not tally.unfillable, "\n".join(sorted(set(tally.unfillable)))
     assert not tally.leaks, "\n".join([f"{len(tally.leaks)} leaks:", *sorted(tally.leaks)])
-    assert elapsed < 90
 
 
 def test_every_id_route_has_a_fixture(app) -> None:

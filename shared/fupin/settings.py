@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="HMAC key signing audit chain checkpoints. Keep it outside the database (a secret store): "
         "whoever holds it could forge checkpoints. Changing it makes older checkpoints unverifiable.",
     )
+    bank_secret_key: str = Field(
+        "dev-bank-secret-key-change-me-0123456789abcdef",
+        description="Encrypts the banks' HMAC secrets in the database (AES-256-GCM). Keep it outside the database "
+        "(a secret store); changing it makes the stored secrets unreadable, so clients then need new secrets.",
+    )
     audit_seal_interval_seconds: int = Field(
         5, description="How often the worker seals new audit rows into their county chains (seal lag bound)."
     )

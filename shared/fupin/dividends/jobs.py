@@ -120,7 +120,7 @@ async def pay_run(session: AsyncSession, *, run_id: uuid.UUID, run_on: date) -> 
     await ledger.add_entries_from(session, _ENTRY, {
         **params, "reference": run.job_key, "effective_on": run.period_end,
         "description": f"{pool.name} {run.period} 分红", "created_by": run.requested_by,
-    })
+    }, area_code=pool.area_code)
     await ledger.post_lines_from(session, _LINES, {**params, "operator_account": operator.id})
     total, households, persons = (await session.execute(_TOTALS, {**params, "run_on": run_on})).one()
     await session.refresh(run)

@@ -66,7 +66,8 @@ class TestSignature:
                               json={"overlap_hours": 24})
         assert r.status_code == 201, r.text
         new_secret, until = r.json()["secret"], r.json()["previous_valid_until"]
-        assert new_secret != bank.secret and until is not None
+        assert new_secret != bank.secret
+        assert until is not None
         # during the overlap: the old secret alone, the new one alone, and both at once all sign
         assert (await post_events(client, bank, disb(app_id))).status_code == 200
         assert (await post_events(client, bank, rep(app_id, "o1", "1.00"), secret=new_secret)).status_code == 200

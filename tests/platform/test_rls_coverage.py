@@ -168,7 +168,8 @@ async def test_bank_secrets_are_ciphertext_in_the_database(owner_sessionmaker, t
     async with owner_sessionmaker() as s:
         stored = await s.scalar(text("SELECT secret FROM bank_client_secret WHERE client_id = :c"),
                                 {"c": bank.client_id})
-    assert stored.startswith("v1:") and bank.secret not in stored
+    assert stored.startswith("v1:")
+    assert bank.secret not in stored
     assert secretbox.unseal(stored, client_id=bank.client_id, key=test_settings.bank_secret_key) == bank.secret
     with pytest.raises(secretbox.SecretUnreadable):
         secretbox.unseal(stored, client_id=bank.client_id, key="another-key-" + "x" * 32)
@@ -201,7 +202,8 @@ async def test_the_migration_encrypts_existing_secrets_and_its_downgrade_decrypt
                        "VALUES (gen_random_uuid(), 'old-client', 'clear-secret')")
         await loop.run_in_executor(None, upgrade, url, "trusta0100")
         (stored, area), = await sql(url, "SELECT secret, area_code FROM bank_client_secret")
-        assert stored != "clear-secret" and area == "520111100000"
+        assert stored != "clear-secret"
+        assert area == "520111100000"
         assert secretbox.unseal(stored, client_id="old-client", key=test_settings.bank_secret_key) == "clear-secret"
         await loop.run_in_executor(None, downgrade, url, "m0100")
         assert await sql(url, "SELECT secret FROM bank_client_secret") == [("clear-secret",)]

@@ -27,7 +27,8 @@ def test_the_api_refuses_a_default_key_in_production_and_names_it(name):
     with pytest.raises(InsecureSettings) as err:
         create_app(production(**{name: Settings.model_fields[name].default}), connect_redis=False)
     message = str(err.value)
-    assert f"FUPIN_{name.upper()}" in message and "default" in message
+    assert f"FUPIN_{name.upper()}" in message
+    assert "default" in message
     assert "FUPIN_ENVIRONMENT=production" in message
 
 
@@ -51,7 +52,7 @@ async def test_the_worker_refuses_to_start_with_a_default_jwt_secret():
     from fupin_worker.main import startup
 
     ctx: dict[str, object] = {"settings": production(jwt_secret=Settings.model_fields["jwt_secret"].default)}
-    with pytest.raises(InsecureSettings, match="the worker refuses to start.*FUPIN_JWT_SECRET"):
+    with pytest.raises(InsecureSettings, match=r"the worker refuses to start.*FUPIN_JWT_SECRET"):
         await startup(ctx)
     assert "sessionmaker" not in ctx  # refused before connecting to anything
 

@@ -31,7 +31,7 @@ from alembic import op
 
 from fupin import secretbox
 from fupin.migrations import helpers
-from fupin.settings import get_settings
+from fupin.settings import DEV_ENVIRONMENTS, InsecureSettings, get_settings, insecure_keys
 
 revision: str = 'trusta0100'
 down_revision: str | Sequence[str] | None = 'm0100'
@@ -200,7 +200,7 @@ def upgrade() -> None:
     op.add_column('bank_client_secret', sa.Column('area_code', sa.String(length=12), nullable=True))
     op.execute("UPDATE bank_client_secret s SET area_code = c.area_code FROM bank_client c WHERE c.client_id = s.client_id")
     op.alter_column('bank_client_secret', 'area_code', nullable=False)
-    _encrypt_secrets(get_settings().bank_secret_key)
+    _encrypt_secrets()
     for table in ("bank_client", "bank_client_secret"):
         _force(table)
         _policies(table, read=IN_SCOPE, write=IN_SCOPE)
@@ -220,9 +220,15 @@ def upgrade() -> None:
               write=IN_SCOPE)
 
 
-def _encrypt_secrets(key: str) -> None:
+def _encrypt_secrets() -> None:
     bind = op.get_bind()
     rows = bind.execute(sa.text("SELECT id, client_id, secret FROM bank_client_secret")).all()
+    settings = get_settings()
+    weak = [p for p in insecure_keys(settings) if p.startswith("FUPIN_BANK_SECRET_KEY")]
+    if rows and weak and settings.environment not in DEV_ENVIRONMENTS:
+        # Encrypting real secrets under the public default key would only look like protection.
+        raise InsecureSettings(f"the migration refuses to encrypt bank secrets: {weak[0]}")
+    key = settings.bank_secret_key
     for id_, client_id, secret in rows:
         if not secretbox.is_sealed(secret):
             bind.execute(sa.text("UPDATE bank_client_secret SET secret = :s WHERE id = :i"),

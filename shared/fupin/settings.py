@@ -13,7 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FUPIN_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = Field(
-        "development", description="Production hides /docs from anonymous callers."
+        "development",
+        description="Production hides /docs from anonymous callers; outside development and test, API, worker and "
+        "`fupin run` refuse default or short (< 32 bytes) keys.",
     )
     database_url: str = Field(
         "",

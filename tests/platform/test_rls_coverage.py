@@ -209,3 +209,13 @@ async def test_the_migration_encrypts_existing_secrets_and_its_downgrade_decrypt
         assert await sql(url, "SELECT secret FROM bank_client_secret") == [("clear-secret",)]
     finally:
         await sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', autocommit=True)
+
+
+def test_the_readme_names_every_exemption_and_no_other():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    access = readme.split("## Access", 1)[1].split("\n## ", 1)[0]
+    assert f"except {['zero', 'one', 'two', 'three', 'four', 'five'][len(EXEMPT)]}" in access
+    for table in EXEMPT:
+        assert f"`{table}`" in access, table

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -22,6 +23,7 @@ class SecretUnreadable(ValueError):
     """A stored secret that does not open with the configured key (wrong key, or tampered with)."""
 
 
+@lru_cache(maxsize=4)  # one key in practice (two while tests or a migration use another)
 def _aead(key: str) -> AESGCM:
     # The setting is text of any length (≥ 32 bytes outside development); one SHA-256 with a
     # purpose label turns it into the 256-bit AES key, so the same text used for another setting

@@ -66,7 +66,7 @@ WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0
 # One entry per run (its reference is the run's key: one posting per pool and period, forever) ...
 _ENTRY = """
 SELECT CAST(:entry_id AS uuid), 'dividend.pay', CAST(:reference AS text), CAST(:effective_on AS date),
-       CAST(:description AS text), CAST(:run_id AS uuid), CAST(:created_by AS text)
+       CAST(:description AS text), CAST(:run_id AS uuid), CAST(:created_by AS text), CAST(:entries_area AS text)
 WHERE EXISTS (SELECT 1 FROM dividend_payout x WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0)
 """
 

@@ -124,11 +124,12 @@ async def post_lines_from(session: AsyncSession, lines_sql: str, params: dict[st
 
 async def add_entries_from(session: AsyncSession, entries_sql: str, params: dict[str, Any], *, area_code: str) -> int:
     """Insert the entry headers `entries_sql` selects (id, kind, reference, effective_on, description, run_id,
-    created_by); their lines follow through `post_lines_from`. A reference already posted fails the statement.
-    `area_code` is an area holding every account of these entries (the run's area): row-level security."""
+    created_by, and `:entries_area` last); their lines follow through `post_lines_from`. A reference already
+    posted fails the statement. `area_code` (bound as `entries_area`) is an area holding every account of
+    these entries, e.g. the run's county: the entries' row-level security."""
     result = await session.execute(text(
         "INSERT INTO journal_entry (id, kind, reference, effective_on, description, run_id, created_by, area_code) "
-        f"SELECT e.*, CAST(:entries_area AS varchar) FROM ({entries_sql}) e"
+        f"{entries_sql}"
     ), {**params, "entries_area": area_code})
     return int(result.rowcount)  # type: ignore[attr-defined]
 

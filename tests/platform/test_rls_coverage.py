@@ -192,10 +192,16 @@ async def test_the_migration_encrypts_existing_secrets_and_its_downgrade_decrypt
         await engine.dispose()
         return rows
 
+    from alembic.script import ScriptDirectory
+
+    from fupin.migrate import alembic_config
+
+    before = ScriptDirectory.from_config(alembic_config(url)).get_revision("trusta0100").down_revision
+    assert isinstance(before, str)
     await sql(admin, f'CREATE DATABASE "{name}"', autocommit=True)
     loop = asyncio.get_running_loop()
     try:
-        await loop.run_in_executor(None, upgrade, url, "m0100")
+        await loop.run_in_executor(None, upgrade, url, before)
         await sql(url, "INSERT INTO bank_client (client_id, institution_code, area_code, active) "
                        "VALUES ('old-client', 'RCC', '520111100000', true)")
         await sql(url, "INSERT INTO bank_client_secret (id, client_id, secret) "
@@ -205,7 +211,7 @@ async def test_the_migration_encrypts_existing_secrets_and_its_downgrade_decrypt
         assert stored != "clear-secret"
         assert area == "520111100000"
         assert secretbox.unseal(stored, client_id="old-client", key=test_settings.bank_secret_key) == "clear-secret"
-        await loop.run_in_executor(None, downgrade, url, "m0100")
+        await loop.run_in_executor(None, downgrade, url, before)
         assert await sql(url, "SELECT secret FROM bank_client_secret") == [("clear-secret",)]
     finally:
         await sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', autocommit=True)

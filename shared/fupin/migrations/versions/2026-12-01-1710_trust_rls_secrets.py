@@ -19,8 +19,8 @@ Every policy compares the row's own area column with a per-transaction setting: 
 another table, so each table stays distributable by county.
 
 Revision ID: trusta0100
-Revises: m0100
-Create Date: 2026-12-01 17:00:00
+Revises: trustb0100
+Create Date: 2026-12-01 17:10:00
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from fupin.migrations import helpers
 from fupin.settings import DEV_ENVIRONMENTS, InsecureSettings, get_settings, insecure_keys
 
 revision: str = 'trusta0100'
-down_revision: str | Sequence[str] | None = 'm0100'
+down_revision: str | Sequence[str] | None = 'trustb0100'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

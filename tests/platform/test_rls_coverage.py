@@ -4,7 +4,10 @@ updatable; bank secrets are ciphertext in the database."""
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -18,6 +21,7 @@ from fupin.auth.roles import Role
 from fupin.db import set_area_scope
 from fupin.ledger import service as ledger
 from fupin.migrate import downgrade, upgrade
+from fupin.settings import InsecureSettings, get_settings
 from tests.factories import login, new_county, new_user
 from tests.loans.factories import make_bank
 
@@ -177,6 +181,18 @@ async def test_bank_secrets_are_ciphertext_in_the_database(owner_sessionmaker, t
         secretbox.unseal(stored, client_id="someone-else", key=test_settings.bank_secret_key)
 
 
+@contextmanager
+def production_env() -> Iterator[None]:
+    saved = os.environ.get("FUPIN_ENVIRONMENT")
+    os.environ["FUPIN_ENVIRONMENT"] = "production"
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ["FUPIN_ENVIRONMENT"] = saved or "test"
+        get_settings.cache_clear()
+
+
 async def test_the_migration_encrypts_existing_secrets_and_its_downgrade_decrypts_them(test_settings):
     import asyncio
 
@@ -206,6 +222,11 @@ async def test_the_migration_encrypts_existing_secrets_and_its_downgrade_decrypt
                        "VALUES ('old-client', 'RCC', '520111100000', true)")
         await sql(url, "INSERT INTO bank_client_secret (id, client_id, secret) "
                        "VALUES (gen_random_uuid(), 'old-client', 'clear-secret')")
+        # In production, real secrets are not encrypted under the public default key: the revision fails
+        # whole (transactional DDL) and leaves the rows as they were.
+        with production_env(), pytest.raises(InsecureSettings, match="FUPIN_BANK_SECRET_KEY is the built-in default"):
+            await loop.run_in_executor(None, upgrade, url, "trusta0100")
+        assert await sql(url, "SELECT secret FROM bank_client_secret") == [("clear-secret",)]
         await loop.run_in_executor(None, upgrade, url, "trusta0100")
         (stored, area), = await sql(url, "SELECT secret, area_code FROM bank_client_secret")
         assert stored != "clear-secret"

@@ -23,7 +23,7 @@ async def list_audit(
     principal: Principal = Authorized(Perm.audit_read),
     entity: Annotated[str | None, Query(max_length=64)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # a bigint id: larger is a 422, not a 500
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[AuditEventRead]:
     rows = await service.list_events(

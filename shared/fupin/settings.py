@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     audit_seal_interval_seconds: int = Field(
         5, description="How often the worker seals new audit rows into their county chains (seal lag bound)."
     )
+    idempotency_key_hours: int = Field(
+        168, ge=1,
+        description="How long a write's Idempotency-Key and its stored answer are kept (7 days: phones that "
+        "sync in the evening and banks retry over days). A key reused after that runs the request again.",
+    )
     timezone: str = Field("Asia/Shanghai", description="Business day and quarter boundaries.")
     api_host: str = Field("127.0.0.1", description="`make run` API bind address.")
     api_port: int = Field(8000, description="`make run` API port.")

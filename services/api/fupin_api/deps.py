@@ -24,6 +24,7 @@ from fupin.auth.principal import Principal
 from fupin.db import unit_of_work
 from fupin.errors import Unauthorized
 from fupin.settings import Settings
+from fupin_api.idempotency import claim_for, identifies_caller
 
 log = logging.getLogger("fupin.api")
 oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -103,6 +104,7 @@ async def resolve_principal(request: Request, token: str | None, session: AsyncS
     return principal
 
 
+@identifies_caller
 async def get_principal(
     request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> Principal:
@@ -113,6 +115,7 @@ async def get_principal(
         text("SELECT set_config('fupin.scope', :s, true), set_config('statement_timeout', :t, true)"),
         {"s": scope_pattern(principal), "t": str(settings.db_statement_timeout_ms)},
     )
+    await claim_for(request, session, caller=f"user:{principal.user_id}", area_code=principal.area_code)
     return principal
 
 

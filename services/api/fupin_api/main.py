@@ -15,7 +15,7 @@ from fupin.auth.cache import AuthCache
 from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings
-from fupin_api import metrics, problems
+from fupin_api import idempotency, metrics, problems
 from fupin_api.middleware import PlatformMiddleware
 from fupin_api.openapi import install_docs, operation_id
 from fupin_api.routes import ROUTERS
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.token_cache_seconds)
     problems.install(app)
+    idempotency.install(app)
     for router in ROUTERS:
         app.include_router(router)
     if settings.environment != "production":

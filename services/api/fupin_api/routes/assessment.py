@@ -23,9 +23,10 @@ from fupin.auth.principal import Principal
 from fupin.calendar import business_date
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["assessment"])
+router = APIRouter(route_class=WriteRoute, tags=["assessment"])
 CodeQ = Annotated[str | None, Query(pattern=r"^\d{12}$")]
 
 

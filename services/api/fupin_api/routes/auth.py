@@ -10,9 +10,10 @@ from fupin.auth.schemas import Token
 from fupin.errors import DomainError
 from fupin_api import metrics
 from fupin_api.deps import SessionDep, SettingsDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(route_class=WriteRoute, tags=["auth"])
 
 
 @router.post(

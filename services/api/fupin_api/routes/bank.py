@@ -29,11 +29,13 @@ from fupin.loans.schemas import (
 )
 from fupin_api import metrics
 from fupin_api.deps import Authorized, SessionDep, SettingsDep
+from fupin_api.idempotency import WriteRoute, claim_for, identifies_caller
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["bank"])
+router = APIRouter(route_class=WriteRoute, tags=["bank"])
 
 
+@identifies_caller
 async def bank_caller(
     request: Request, session: SessionDep,
     x_fupin_client: Annotated[str | None, Header()] = None,
@@ -46,6 +48,7 @@ async def bank_caller(
     require(principal.role, Perm.loan_event_post)
     await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)})
     request.state.principal = principal
+    await claim_for(request, session, caller=f"bank:{client.client_id}", area_code=principal.area_code)
     return client, principal
 
 

@@ -22,6 +22,7 @@ from fupin.auth.cache import AuthCache
 from fupin.auth.permissions import Perm, require
 from fupin.auth.principal import Principal
 from fupin.db import unit_of_work
+from fupin.documents.storage import Storage
 from fupin.errors import Unauthorized
 from fupin.settings import Settings
 from fupin_api.idempotency import claim_for, identifies_caller
@@ -37,6 +38,14 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
 
 ENQUEUE_TIMEOUT_SECONDS = 2.0
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fupin import logs
 from fupin.auth.cache import AuthCache
 from fupin.db import app_url, make_engine, make_sessionmaker
+from fupin.documents.storage import make_storage
 from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings
 from fupin_api import idempotency, metrics, problems
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         app.state.engine = engine
         metrics.POOL.track("api", engine)
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.storage = make_storage(settings)
         app.state.arq = None
         if connect_redis and settings.redis_url:
             try:
@@ -77,5 +79,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
     if settings.environment != "production":
         install_docs(app)
     app.add_middleware(PlatformMiddleware, max_body=settings.max_body_bytes,
-                       upload_limits={"/bank/loan-event-files": settings.bank_file_max_bytes})
+                       upload_limits={"/bank/loan-event-files": settings.bank_file_max_bytes,
+                                      # the file plus its multipart framing and form fields
+                                      "/documents": settings.document_max_bytes + 64 * 1024})
     return app

@@ -221,3 +221,19 @@ class TestBulk:
         body, headers = signed(bank, {"events": payload["events"][:1]})
         r = await client.post("/bank/loan-events", content=body, headers={**headers, **key})
         assert r.json()["code"] == "idempotency.key_reused"
+
+
+async def test_the_worker_cron_purges_expired_keys_only(app_sessionmaker, owner_sessionmaker, test_settings):
+    from fupin_worker.main import WorkerSettings, purge_idempotency_keys
+
+    assert purge_idempotency_keys in [job.coroutine for job in WorkerSettings.cron_jobs]
+    caller = f"user:{uuid.uuid4()}"
+    async with owner_sessionmaker() as session, session.begin():
+        for n, hours in enumerate((-2, -1, 5)):
+            session.add(IdempotencyKey(area_code="110101000000", caller=caller, key=f"k{n}", fingerprint="0" * 64,
+                                       method="POST", path="/visits", status_code=201, headers=[], body=b"{}",
+                                       expires_at=func.now() + text(f"interval '{hours} hours'")))
+    await purge_idempotency_keys({"sessionmaker": app_sessionmaker})
+    async with owner_sessionmaker() as session:
+        left = (await session.scalars(select(IdempotencyKey.key).where(IdempotencyKey.caller == caller))).all()
+    assert left == ["k2"]

@@ -265,3 +265,32 @@ class TestVisitEvidence:
                                                                         "visit_id": other["client_id"]}]}, 200)
         assert [(x["status"], x["code"]) for x in r["results"]] == [("created", None),
                                                                      ("refused", "document.already_linked")]
+
+
+class TestTargets:
+    async def test_uploads_go_only_to_targets_in_scope(self, client, owner_sessionmaker, test_settings):
+        from datetime import date
+
+        from fupin.households.models import Member
+
+        _, village, household, h = await _world(owner_sessionmaker, test_settings)
+        member_id = uuid.uuid4()
+        async with owner_sessionmaker() as session, session.begin():
+            session.add(Member(id=member_id, household_id=uuid.UUID(household), area_code=village, name="张三",
+                               id_number=f"52012319800101{uuid.uuid4().int % 10000:04d}", sex="M",
+                               birth_date=date(1980, 1, 1), relation="户主", labour="ordinary"))
+        r = await upload(client, h["village"], jpeg(seed=500), kind="医疗服务证", target_type="member",
+                         target_id=member_id)
+        assert r.status_code == 201, r.text
+        assert (r.json()["household_id"], r.json()["area_code"]) == (household, village)
+        # the next township's station reaches neither the household nor the member
+        for target_type, target_id in (("household", household), ("member", member_id)):
+            r = await upload(client, h["station_b"], jpeg(seed=501), target_type=target_type, target_id=target_id)
+            assert r.status_code == 404, (target_type, r.text)
+        for target_type in ("visit", "project_step", "notice", "monitoring_step"):
+            r = await upload(client, h["station"], jpeg(seed=502), target_type=target_type, target_id=uuid.uuid4())
+            assert r.status_code == 404, target_type
+        # an auditor reads but does not upload
+        r = await upload(client, h["auditor"], jpeg(seed=503), target_id=household)
+        assert r.status_code == 403
+        assert await _rows(owner_sessionmaker, household_id=uuid.UUID(household)) == 1

@@ -179,9 +179,8 @@ class TestExpiry:
 
 
 class TestEveryWrite:
-    # No caller to scope a key to (login), or a body whose signature is checked only after it was streamed
-    # (the daily file: each of its events is idempotent by (client, event_id) forever instead).
-    WITHOUT_KEY = frozenset({("post", "/auth/token"), ("post", "/bank/loan-event-files")})
+    # No caller to scope a key to yet: the login.
+    WITHOUT_KEY = frozenset({("post", "/auth/token")})
 
     def test_every_write_route_documents_the_header(self, app):
         spec = app.openapi()
@@ -237,3 +236,38 @@ async def test_the_worker_cron_purges_expired_keys_only(app_sessionmaker, owner_
     async with owner_sessionmaker() as session:
         left = (await session.scalars(select(IdempotencyKey.key).where(IdempotencyKey.caller == caller))).all()
     assert left == ["k2"]
+
+
+class TestStreamedFile:
+    async def test_a_retried_daily_file_replays_only_under_a_valid_signature(
+        self, client, owner_sessionmaker, world
+    ):
+        from fupin.loans.models import BankBatch
+        from tests.loans.factories import make_bank
+        from tests.loans.test_bank import approved, disb
+        from tests.loans.test_bank_files import _headers
+
+        bank = await make_bank(owner_sessionmaker, world.township)
+        app_id = await approved(client, owner_sessionmaker, world)
+        body = (json.dumps(disb(app_id, eid=f"f-{uuid.uuid4().hex[:8]}")) + "\n").encode()
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        media = "application/x-ndjson"
+        first = await client.post("/bank/loan-event-files", content=body,
+                                  headers={**_headers(bank, body, media=media), **key})
+        assert first.status_code == 202, first.text
+        retry = await client.post("/bank/loan-event-files", content=body,
+                                  headers={**_headers(bank, body, media=media), **key})
+        assert (retry.status_code, retry.content) == (202, first.content)
+        assert (retry.headers["location"], retry.headers["idempotent-replayed"]) == (first.headers["location"], "true")
+        # a forged retry learns nothing: the body is checked under the signature before any replay
+        forged = await client.post("/bank/loan-event-files", content=body,
+                                   headers={**_headers(bank, body, media=media, secret="not-the-secret"), **key})
+        assert (forged.status_code, forged.json()["code"]) == (401, "bank.bad_signature")
+        other = body.replace(b"10000.00", b"9000.00")
+        r = await client.post("/bank/loan-event-files", content=other,
+                              headers={**_headers(bank, other, media=media), **key})
+        assert r.json()["code"] == "idempotency.key_reused"
+        async with owner_sessionmaker() as session:
+            files = await session.scalar(select(func.count()).select_from(BankBatch).where(
+                BankBatch.client_id == bank.client_id))
+        assert files == 1

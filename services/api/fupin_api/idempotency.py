@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -61,7 +61,7 @@ class _Claim:
     area_code: str
     caller: str
     key: str
-    fingerprint: str
+    fingerprint: str | None  # None: a streamed body, known once the route read it (`body_read`)
 
 
 async def idempotency_key(
@@ -92,13 +92,48 @@ async def claim_for(request: Request, session: AsyncSession, *, caller: str, are
     request.state.idempotency = _Claim(session, area_code, caller, key, fingerprint)
 
 
+async def claim_streamed(
+    request: Request, session: AsyncSession, *, caller: str, area_code: str, drain: Callable[[], Awaitable[str]]
+) -> None:
+    """Like `claim_for`, for a body too large to read before the write (a bank's daily file, streamed under
+    its signature). The key is held now. An answer stored for it is replayed only after `drain` has read
+    and authenticated the whole body and returned its sha256, which must be the first request's; else the
+    route streams the body and reports its sha256 with `body_read`."""
+    key: str | None = getattr(request.state, "idempotency_key", None)
+    if key is None or getattr(request.state, "idempotency", None) is not None:
+        return
+    held = await service.hold(session, area_code=area_code, caller=caller, key=key)
+    if held is not None:
+        if held.fingerprint != _streamed_fingerprint(request, await drain()):
+            raise service.key_reused()
+        raise Replay(held.answer)
+    request.state.idempotency = _Claim(session, area_code, caller, key, None)
+
+
+def body_read(request: Request, sha256: str) -> None:
+    """A streaming route reports the sha256 of the body it read (see `claim_streamed`)."""
+    claim: _Claim | None = getattr(request.state, "idempotency", None)
+    if claim is not None and claim.fingerprint is None:
+        claim.fingerprint = _streamed_fingerprint(request, sha256)
+
+
+def _streamed_fingerprint(request: Request, body_sha256: str) -> str:
+    return hashlib.sha256(
+        f"{request.method}\x00{request.url.path}\x00{_query(request)}\x00stream:{body_sha256}".encode()
+    ).hexdigest()
+
+
+def _query(request: Request) -> str:
+    return "&".join(sorted(request.url.query.split("&")))
+
+
 async def request_fingerprint(request: Request) -> str:
     """sha256 of the method, path, query and body. A JSON body counts by its content (key order and spacing
     do not matter); a form by its fields, an uploaded file by its bytes. FastAPI has parsed the body before
     any dependency runs, and Starlette keeps it on the request, so nothing is read twice from the client."""
     digest = hashlib.sha256()
     digest.update(f"{request.method}\x00{request.url.path}\x00".encode())
-    digest.update("&".join(sorted(request.url.query.split("&"))).encode() + b"\x00")
+    digest.update(_query(request).encode() + b"\x00")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
         form = await request.form()
@@ -130,7 +165,8 @@ async def _digest_upload(digest: Any, upload: UploadFile) -> None:
 async def _store(request: Request, response: Response) -> None:
     claim: _Claim | None = getattr(request.state, "idempotency", None)
     body = getattr(response, "body", None)  # a streamed answer has none: nothing to replay, nothing kept
-    if claim is None or not 200 <= response.status_code < 300 or not isinstance(body, bytes):
+    if claim is None or claim.fingerprint is None or not 200 <= response.status_code < 300 \
+            or not isinstance(body, bytes):
         return
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers
                if k.decode("latin-1").lower() not in _NOT_STORED]

@@ -41,12 +41,20 @@ def _in_flight() -> Conflict:
                     "使用该幂等键的请求正在处理中,请稍后重试", extra={"retry_after": 1})
 
 
-async def claim(
-    session: AsyncSession, *, area_code: str, caller: str, key: str, fingerprint: str
-) -> StoredAnswer | None:
-    """Hold `key` for this transaction and return the answer stored for it, if an earlier write with the
-    same request committed; None when the request is to run. Refuses a key held by a running request
-    (409) and a key used for another request (422)."""
+@dataclass(frozen=True)
+class Held:
+    fingerprint: str
+    answer: StoredAnswer
+
+
+def key_reused() -> RuleViolation:
+    return RuleViolation("idempotency.key_reused", "this Idempotency-Key was used for a different request; use a new key",
+                         "该幂等键已用于另一个不同的请求,请使用新的幂等键")
+
+
+async def hold(session: AsyncSession, *, area_code: str, caller: str, key: str) -> Held | None:
+    """Hold `key` for this transaction (409 while another running request holds it) and return what an
+    earlier committed write with it stored, if anything."""
     # One lock per (caller, key): a caller is `user:<uuid>` or `bank:<id>`, without spaces.
     got = await session.scalar(select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"{caller} {key}", 0))))
     if not got:
@@ -60,11 +68,22 @@ async def claim(
     )).first()
     if row is None:
         return None
-    if row.fingerprint != fingerprint:
-        raise RuleViolation("idempotency.key_reused",
-                            "this Idempotency-Key was used for a different request; use a new key",
-                            "该幂等键已用于另一个不同的请求,请使用新的幂等键")
-    return StoredAnswer(row.status_code, [(str(k), str(v)) for k, v in row.headers], bytes(row.body))
+    return Held(row.fingerprint,
+                StoredAnswer(row.status_code, [(str(k), str(v)) for k, v in row.headers], bytes(row.body)))
+
+
+async def claim(
+    session: AsyncSession, *, area_code: str, caller: str, key: str, fingerprint: str
+) -> StoredAnswer | None:
+    """Hold `key` for this transaction and return the answer stored for it, if an earlier write with the
+    same request committed; None when the request is to run. Refuses a key held by a running request
+    (409) and a key used for another request (422)."""
+    held = await hold(session, area_code=area_code, caller=caller, key=key)
+    if held is None:
+        return None
+    if held.fingerprint != fingerprint:
+        raise key_reused()
+    return held.answer
 
 
 async def store(

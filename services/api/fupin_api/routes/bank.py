@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -29,7 +30,7 @@ from fupin.loans.schemas import (
 )
 from fupin_api import metrics
 from fupin_api.deps import Authorized, SessionDep, SettingsDep
-from fupin_api.idempotency import WriteRoute, claim_for, identifies_caller
+from fupin_api.idempotency import WriteRoute, body_read, claim_for, claim_streamed, identifies_caller
 from fupin_api.problems import problem_responses
 
 router = APIRouter(route_class=WriteRoute, tags=["bank"])
@@ -75,6 +76,7 @@ async def post_loan_events(
     return BankEventResults(results=results)
 
 
+@identifies_caller
 async def bank_stream_caller(
     request: Request, session: SessionDep,
     x_fupin_client: Annotated[str | None, Header()] = None,
@@ -87,6 +89,18 @@ async def bank_stream_caller(
     require(principal.role, Perm.loan_event_post)
     await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)})
     request.state.principal = principal
+
+    async def drain() -> str:
+        # A retry of a stored upload: read it all under the signature before anything is replayed.
+        digest = hashlib.sha256()
+        async for chunk in request.stream():
+            check.update(chunk)
+            digest.update(chunk)
+        check.verify()
+        return digest.hexdigest()
+
+    await claim_streamed(request, session, caller=f"bank:{client.client_id}", area_code=principal.area_code,
+                         drain=drain)
     return client, principal, check
 
 
@@ -133,6 +147,8 @@ async def upload_loan_event_file(
     batch, run = await bank_files.receive_file(session, client=client, principal=principal, chunks=chunks(),
                                                fmt=fmt, filename=filename, limits=limits)
     check.verify()  # a bad signature rolls the whole upload back
+    if batch.sha256:  # the sha256 of the raw file, as `bank_stream_caller`'s drain computes it
+        body_read(request, batch.sha256)
     response.headers["Location"] = f"/bank/loan-event-files/{batch.id}"
     return _file_read(batch, run, None, None)
 

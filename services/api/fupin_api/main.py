@@ -16,7 +16,7 @@ from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.documents.storage import make_storage
 from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings
-from fupin_api import idempotency, metrics, problems
+from fupin_api import idempotency, metrics, problems, throttle
 from fupin_api.middleware import PlatformMiddleware
 from fupin_api.openapi import install_docs, operation_id
 from fupin_api.routes import ROUTERS
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.storage = make_storage(settings)
         app.state.arq = None
+        if connect_redis:
+            app.state.throttle = throttle.connect(settings)
         if connect_redis and settings.redis_url:
             try:
                 app.state.arq = await create_pool(
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         finally:
             if app.state.arq is not None:
                 await app.state.arq.aclose()
+            await app.state.throttle.aclose()
             metrics.POOL.untrack(engine)
             await engine.dispose()
 
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
     )
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.token_cache_seconds)
+    app.state.throttle = throttle.Throttle(None, settings)  # no Redis (connect_redis=False): nothing throttled
     problems.install(app)
     idempotency.install(app)
     for router in ROUTERS:

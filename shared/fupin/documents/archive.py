@@ -44,6 +44,13 @@ async def required_kinds(session: AsyncSession, *, county: str) -> list[str]:
     return list(kinds) if kinds else [k.value for k in DEFAULT_REQUIRED]
 
 
+async def get_required_kinds(session: AsyncSession, *, principal: Principal, county: str) -> list[str]:
+    """The list as a county directory: read inside the county (and above it), 404 elsewhere."""
+    if level_of(county) is not Level.county or not directory_visible(principal, county):
+        raise not_found("area")
+    return await required_kinds(session, county=county)
+
+
 async def set_required_kinds(
     session: AsyncSession, *, principal: Principal, county: str, kinds: list[DocumentKind]
 ) -> list[str]:

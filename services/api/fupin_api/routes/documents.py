@@ -163,11 +163,11 @@ async def visit_evidence_flags(session: SessionDep, area: AreaParam, date_from: 
 
 
 @router.get("/archive/requirements/{county}", summary="The county's required documents per household",
-            response_model=ArchiveRequirementsRead, responses=problem_responses(403))
+            response_model=ArchiveRequirementsRead, responses=problem_responses(403, 404))
 async def get_requirements(county: AreaCode, session: SessionDep,
                            principal: Principal = Authorized(Perm.document_read)) -> ArchiveRequirementsRead:
-    del principal  # admitted; the list is a county directory readable inside the county
-    return ArchiveRequirementsRead(county=county, kinds=await archive.required_kinds(session, county=county))
+    kinds = await archive.get_required_kinds(session, principal=principal, county=county)
+    return ArchiveRequirementsRead(county=county, kinds=kinds)
 
 
 @router.put("/archive/requirements/{county}", summary="Set the county's required documents (empty: the default)",

@@ -3,7 +3,7 @@ locations, and the phone's timestamp on synced visits and measures
 
 Revision ID: field0110
 Revises: field0100
-Create Date: 2026-12-01 17:10:00
+Create Date: 2026-12-01 18:10:00
 
 `document`, `village_location` are area-owned (RLS by area). `archive_requirement` is a county directory
 (readable from the county and every township and village in it, writable within the caller's scope), like

@@ -1,7 +1,7 @@
 """idempotency keys: the stored first answer of a write, per caller and key
 
 Revision ID: field0100
-Revises: trustb0100
+Revises: trusta0100
 Create Date: 2026-12-01 18:00:00
 
 The caller's area leads the primary key (RLS, and the distribution column on Citus); expiry is served
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from fupin.migrations import helpers
 
 revision: str = 'field0100'
-down_revision: str | Sequence[str] | None = 'trustb0100'
+down_revision: str | Sequence[str] | None = 'trusta0100'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -62,6 +62,11 @@ TAGS: list[dict[str, str]] = [
     {"name": "monitoring", "description": "防返贫监测 — Households at risk of (re)entering poverty: warnings, the "
                                           "review workflow, measures, screenings and reports."},
     {"name": "insurance", "description": "防贫保险 — Poverty-prevention insurance policies, premiums and claims."},
+    {"name": "documents", "description": "一户一档 — Photographed evidence and papers (户口本, 粮补卡, 医疗服务证, "
+                                         "photos of visits, notices and acceptance): upload, download, the "
+                                         "county's required list and the archive's completeness."},
+    {"name": "field", "description": "外业同步 — Offline field work synced in batches from cadres' phones: "
+                                     "visits, measures and evidence links, each answered on its own."},
 ]
 
 _ERROR_MEANING = {

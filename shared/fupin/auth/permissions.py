@@ -96,6 +96,11 @@ class Perm(StrEnum):
     insurance_claim_approve = "insurance.claim_approve"
     insurance_claim_reject = "insurance.claim_reject"  # the assessor before approval, the approver at it
     insurance_claim_pay = "insurance.claim_pay"
+    # documents and the household archive (一户一档, issue 20)
+    document_read = "document.read"
+    document_upload = "document.upload"
+    archive_setting = "archive.setting"  # the county's required list, village locations
+    archive_report = "archive.report"
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
@@ -185,6 +190,13 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.insurance_claim_approve: frozenset({R.finance_bureau}),
     Perm.insurance_claim_reject: frozenset({R.poverty_office, R.finance_bureau}),
     Perm.insurance_claim_pay: frozenset({R.finance_bureau}),
+    # documents: ID-bearing kinds are further limited to the roles that see full ID numbers
+    # (fupin.documents.rules.may_read_kind)
+    Perm.document_read: READERS,
+    Perm.document_upload: frozenset({R.cadre, R.village_committee, R.township_station, R.poverty_office,
+                                     R.county_admin}),
+    Perm.archive_setting: frozenset({R.poverty_office, R.county_admin}),
+    Perm.archive_report: frozenset({R.township_station, R.poverty_office, R.county_admin, R.auditor}),
 }
 
 

@@ -11,6 +11,8 @@ from fupin_api.routes import (
     auth,
     bank,
     dividends,
+    documents,
+    field,
     health,
     households,
     insurance,
@@ -46,4 +48,6 @@ ROUTERS: list[APIRouter] = [
     subsidies.router,  # issue 4
     monitoring.router,  # issue 17
     insurance.router,  # issue 17
+    field.router,  # issue 20
+    documents.router,  # issue 20
 ]

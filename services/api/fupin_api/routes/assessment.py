@@ -23,10 +23,11 @@ from fupin.calendar import business_date
 from fupin.money import Day
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 from fupin_api.routes.jobs import job_location
 
-router = APIRouter(tags=["assessment"])
+router = APIRouter(route_class=WriteRoute, tags=["assessment"])
 CodeQ = Annotated[str | None, Query(pattern=r"^\d{12}$")]
 
 

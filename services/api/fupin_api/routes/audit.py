@@ -11,9 +11,10 @@ from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(route_class=WriteRoute, tags=["audit"])
 
 
 @router.get("/audit-log", summary="Read the audit log of your area, newest first",

@@ -23,11 +23,12 @@ from fupin.dividends.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.params import CursorQ, LimitQ
 from fupin_api.problems import problem_responses
 from fupin_api.routes.jobs import job_location_by_key
 
-router = APIRouter(tags=["dividends"])
+router = APIRouter(route_class=WriteRoute, tags=["dividends"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

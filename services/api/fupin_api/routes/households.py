@@ -28,9 +28,10 @@ from fupin.households.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["households"])
+router = APIRouter(route_class=WriteRoute, tags=["households"])
 AreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$", description="Only households inside this area")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_UPLOAD = 5 * 1024 * 1024

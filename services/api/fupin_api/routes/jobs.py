@@ -17,9 +17,10 @@ from fupin.errors import not_found
 from fupin.platform_jobs import AUDIT_VERIFY
 from fupin.schema import FupinSchema, Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(route_class=WriteRoute, tags=["jobs"])
 
 
 class JobProgressRead(FupinSchema):

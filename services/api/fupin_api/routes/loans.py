@@ -39,10 +39,11 @@ from fupin.loans.schemas import (
 from fupin.money import Day
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.params import CursorQ, LimitQ
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["loans"])
+router = APIRouter(route_class=WriteRoute, tags=["loans"])
 Code = Annotated[str, Path(pattern=r"^\d{12}$")]
 CodeQ = Annotated[str, Query(pattern=r"^\d{12}$")]
 Limit = LimitQ

@@ -36,10 +36,11 @@ from fupin.monitoring.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.params import CursorQ
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["monitoring"])
+router = APIRouter(route_class=WriteRoute, tags=["monitoring"])
 AreaQ = Annotated[str, Query(pattern=r"^\d{12}$", description="A 12-digit area code", examples=["520123000000"])]
 OptionalAreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$", description="Only rows inside this area")]
 AsOfQ = Annotated[Day | None, Query(description="The day deadlines are judged on (default today, Asia/Shanghai)",

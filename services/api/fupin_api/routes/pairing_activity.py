@@ -28,9 +28,10 @@ from fupin.pairing.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["pairing"])
+router = APIRouter(route_class=WriteRoute, tags=["pairing"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[uuid.UUID | None, Query()]
 AreaParam = Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit area code")]

@@ -39,9 +39,10 @@ from fupin.projects.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(route_class=WriteRoute, tags=["projects"])
 AreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$")]
 
 

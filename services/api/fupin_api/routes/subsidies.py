@@ -12,11 +12,12 @@ from fupin.subsidies import service
 from fupin.subsidies.roster_xlsx import XLSX, to_xlsx
 from fupin.subsidies.schemas import LoanSubsidy, PolicyCreate, PolicyRead, Roster, RunCreate, RunRead
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.params import CursorQ, LimitQ
 from fupin_api.problems import problem_responses
 from fupin_api.routes.jobs import job_location_by_key
 
-router = APIRouter(tags=["subsidies"])
+router = APIRouter(route_class=WriteRoute, tags=["subsidies"])
 
 
 @router.post(

@@ -11,10 +11,11 @@ from fupin.auth.principal import Principal
 from fupin.auth.schemas import UserCreate, UserRead, UserUpdate
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.params import CursorQ
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["users"])
+router = APIRouter(route_class=WriteRoute, tags=["users"])
 
 
 @router.post("/users", summary="Create a user in your area", response_model=UserRead, status_code=201,

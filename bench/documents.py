@@ -30,11 +30,9 @@ import psutil
 from PIL import Image
 from sqlalchemy.engine import make_url
 
-from bench.run import KEPT, ROOT, PeakRss, _admin, admin_url, machine, server
+from bench.run import KEPT, ROOT, SECRET, PeakRss, _admin, admin_url, machine, server, server_env
 from fupin.db import make_engine, make_sessionmaker, unit_of_work
 from fupin.migrate import upgrade
-
-SECRET = "bench-secret-" + "x" * 40
 
 
 def base_photo(target_bytes: int) -> bytes:
@@ -145,9 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeding {name}: photo of {len(base):,} bytes")
         floor_s = floor(base, args.photos, work / "floor")
         shutil.rmtree(work / "floor")
-        env = {"FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_JWT_SECRET": SECRET,
-               "FUPIN_ENVIRONMENT": "production", "FUPIN_DOCUMENT_DIR": str(work / "api"),
-               "FUPIN_AUDIT_CHECKPOINT_KEY": SECRET}
+        env = server_env(owner, FUPIN_DOCUMENT_DIR=str(work / "api"))
         with server("fupin_api.asgi:app", env) as (api, proc):
             idle = proc.memory_info().rss
             with PeakRss(proc) as peak:

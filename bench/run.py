@@ -50,6 +50,14 @@ PASSWORD = "bench-password-1"
 SECRET = "bench-secret-" + "x" * 40
 
 
+def server_env(owner: str, **extra: str) -> dict[str, str]:
+    """The environment of a benchmarked server: production settings (as deployed), so the keys the server
+    refuses to start without outside development are given strong values; no Redis (jobs are not timed)."""
+    return {"FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_ENVIRONMENT": "production",
+            "FUPIN_JWT_SECRET": SECRET, "FUPIN_BANK_SECRET_KEY": SECRET, "FUPIN_AUDIT_CHECKPOINT_KEY": SECRET,
+            **extra}
+
+
 @dataclass(frozen=True)
 class Req:
     method: str
@@ -551,11 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeding {name}: {args.townships} townships, {args.households} households, {args.loans} loans")
         ctx, seeded, pg_version = asyncio.run(seed(owner, args))
         print(seeded)
-        env = {
-            "FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_JWT_SECRET": SECRET,
-            "FUPIN_JWT_TTL_SECONDS": "3600", "FUPIN_ENVIRONMENT": "production", "BENCH_DSN": plain_dsn(owner),
-            "FUPIN_BANK_SECRET_KEY": SECRET, "FUPIN_AUDIT_CHECKPOINT_KEY": SECRET,
-        }
+        env = server_env(owner, FUPIN_JWT_TTL_SECONDS="3600", BENCH_DSN=plain_dsn(owner))
         results: list[Result] = []
         rss: dict[str, int] = {}
         with server("bench.floor_app:app", env) as (floor_base, _), server("fupin_api.asgi:app", env) as (api_base, api):

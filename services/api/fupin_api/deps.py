@@ -87,7 +87,8 @@ async def resolve_principal(request: Request, token: str | None, session: AsyncS
     if not token:
         raise Unauthorized("auth.missing_token", "authentication required", "需要登录")
     settings: Settings = request.app.state.settings
-    user_id, version = auth_service.decode_token(token, settings=settings)
+    user_id, version = auth_service.decode_token(token, settings=settings,
+                                                 verified=request.app.state.verified_tokens)
     cache: AuthCache = request.app.state.auth_cache
     user = cache.get(user_id)
     if user is None:

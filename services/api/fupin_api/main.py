@@ -11,7 +11,7 @@ from arq.connections import RedisSettings
 from fastapi import FastAPI
 
 from fupin import logs
-from fupin.auth.cache import AuthCache
+from fupin.auth.cache import AuthCache, VerifiedTokens
 from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
     )
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.token_cache_seconds)
+    app.state.verified_tokens = VerifiedTokens()
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -277,11 +277,16 @@ def _pythonpath() -> str:
 def server(app: str, env: dict[str, str]) -> Iterator[tuple[str, psutil.Process]]:
     port = free_port()
     full = {**os.environ, **env, "PYTHONPATH": _pythonpath()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-         "--log-level", "warning"],
-        env=full, cwd=ROOT,
-    )
+    # The app's JSON lines (one access line per request) go to a file, as a log collector would take them,
+    # not through this process's terminal: a slow console would throttle the server it measures.
+    logs = ROOT / "bench" / ".work"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{app.split(':')[0]}.log", "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+             "--log-level", "warning"],
+            env=full, cwd=ROOT, stdout=out,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

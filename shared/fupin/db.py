@@ -62,9 +62,14 @@ async def set_area_scope(session: AsyncSession, scope_prefix: str) -> None:
     """Set the RLS scope for the current transaction only (SET LOCAL semantics via set_config).
 
     `scope_prefix` is a LIKE pattern: the caller's area code cut to its level width plus '%',
-    or '%' for system actors. An unset scope matches nothing (deny by default).
+    or '%' for system actors. An unset scope matches nothing (deny by default). Users (`app_user`) have
+    their own setting, `fupin.user_scope`: every area for system actors, none otherwise (the API gives
+    user administrators theirs, see `fupin_api.deps.get_principal`).
     """
-    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_prefix})
+    await session.execute(
+        text("SELECT set_config('fupin.scope', :s, true), set_config('fupin.user_scope', :u, true)"),
+        {"s": scope_prefix, "u": scope_prefix if scope_prefix == ALL_AREAS else ""},
+    )
 
 
 @asynccontextmanager

@@ -19,7 +19,7 @@ from fupin import fastread, jobs
 from fupin.areas.scope import scope_pattern
 from fupin.auth import service as auth_service
 from fupin.auth.cache import AuthCache
-from fupin.auth.permissions import Perm, require
+from fupin.auth.permissions import Perm, allowed, require
 from fupin.auth.principal import Principal
 from fupin.db import unit_of_work
 from fupin.errors import Unauthorized
@@ -111,9 +111,13 @@ async def get_principal(
     principal = await resolve_principal(request, token, session)
     # RLS second wall: this transaction only sees rows in the caller's area.
     # One round trip for both: the statement timeout and the area scope hold for this transaction only.
+    # Users' rows (`app_user`) only for those who administer users, in their area.
+    scope = scope_pattern(principal)
     await session.execute(
-        text("SELECT set_config('fupin.scope', :s, true), set_config('statement_timeout', :t, true)"),
-        {"s": scope_pattern(principal), "t": str(settings.db_statement_timeout_ms)},
+        text("SELECT set_config('fupin.scope', :s, true), set_config('fupin.user_scope', :u, true), "
+             "set_config('statement_timeout', :t, true)"),
+        {"s": scope, "u": scope if allowed(principal.role, Perm.user_read) else "",
+         "t": str(settings.db_statement_timeout_ms)},
     )
     return principal
 

@@ -35,6 +35,7 @@ migrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.bank
+	$(BIN)/python -m bench.documents
 
 clean:
 	rm -rf $(VENV) .data

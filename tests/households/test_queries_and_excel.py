@@ -63,7 +63,7 @@ class TestImport:
             ("001", "registered", 2016), ("002", "registered", 2016)]
         assert items[0]["secondary_causes"] == ["lack_capital", "lack_skills"]
         assert items[0]["income_per_capita"] == "2800.50"
-        hist = (await client.get(f"/households/{items[0]['id']}/history", headers=office)).json()
+        hist = (await client.get(f"/households/{items[0]['id']}/history", headers=office)).json()["items"]
         assert [(e["kind"], e["to_status"]) for e in hist] == [("import", "registered")]
 
     async def test_one_bad_row_imports_nothing_and_names_the_row(self, client, owner_sessionmaker, test_settings):

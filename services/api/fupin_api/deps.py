@@ -22,8 +22,10 @@ from fupin.auth.cache import AuthCache
 from fupin.auth.permissions import Perm, allowed, require
 from fupin.auth.principal import Principal
 from fupin.db import unit_of_work
+from fupin.documents.storage import Storage
 from fupin.errors import Unauthorized
 from fupin.settings import Settings
+from fupin_api.idempotency import claim_for, identifies_caller
 
 log = logging.getLogger("fupin.api")
 TOKEN_URL = "/auth/token"
@@ -37,6 +39,14 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
 
 ENQUEUE_TIMEOUT_SECONDS = 2.0
 
@@ -105,6 +115,7 @@ async def resolve_principal(request: Request, token: str | None, session: AsyncS
     return principal
 
 
+@identifies_caller
 async def get_principal(
     request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> Principal:
@@ -119,6 +130,7 @@ async def get_principal(
         {"s": scope, "u": scope if allowed(principal.role, Perm.user_read) else "",
          "t": str(settings.db_statement_timeout_ms)},
     )
+    await claim_for(request, session, caller=f"user:{principal.user_id}", area_code=principal.area_code)
     return principal
 
 

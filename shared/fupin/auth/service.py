@@ -241,8 +241,10 @@ async def update_user(
     return user
 
 
-async def list_users(session: AsyncSession, *, principal: Principal, limit: int, offset: int) -> list[User]:
+async def list_users(session: AsyncSession, *, principal: Principal, limit: int,
+                     cursor: str | None) -> tuple[list[User], str | None]:
     from fupin.areas.scope import scoped
+    from fupin.paging import after, page
 
-    stmt = scoped(select(User), principal, User.area_code).order_by(User.username).limit(limit).offset(offset)
-    return list((await session.scalars(stmt)).all())
+    stmt = after(scoped(select(User), principal, User.area_code), (User.username,), cursor, limit)
+    return page((await session.scalars(stmt)).all(), limit, lambda u: (u.username,))

@@ -11,12 +11,15 @@ from fupin_api.routes import (
     auth,
     bank,
     dividends,
+    documents,
+    field,
     health,
     households,
     insurance,
     jobs,
     ledger,
     loans,
+    me,
     monitoring,
     pairing,
     pairing_activity,
@@ -37,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     projects.router,
     health.router,
     auth.router,
+    me.router,
     users.router,
     audit.router,
     jobs.router,
@@ -48,4 +52,6 @@ ROUTERS: list[APIRouter] = [
     subsidies.router,  # issue 4
     monitoring.router,  # issue 17
     insurance.router,  # issue 17
+    field.router,  # issue 20
+    documents.router,  # issue 20
 ]

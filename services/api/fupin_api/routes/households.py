@@ -32,9 +32,10 @@ from fupin.households.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["households"])
+router = APIRouter(route_class=WriteRoute, tags=["households"])
 AreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$", description="Only households inside this area")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_UPLOAD = 5 * 1024 * 1024
@@ -89,7 +90,13 @@ async def list_households(
 
 
 @router.post("/households/import", summary="Import an .xlsx roster (one row per member), all or nothing",
-             response_model=ImportResult, status_code=201, responses=problem_responses(403, 409, 413))
+             response_model=ImportResult, status_code=201, responses=problem_responses(403, 409, 413),
+             openapi_extra={"requestBody": {"required": True, "description": (
+                 "The .xlsx file itself as the body (not multipart), one row per member, in the layout "
+                 "`GET /households/export` writes; any bad row refuses the whole file with 422 and each row's "
+                 "errors. The Content-Type is not checked; `application/octet-stream` works as well."), "content": {
+                     XLSX: {"schema": {"type": "string", "format": "binary"}},
+                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def import_households(
     request: Request, session: SessionDep, principal: Principal = Authorized(Perm.household_import)
 ) -> ImportResult:
@@ -191,21 +198,21 @@ async def post_transition(
 
 
 @router.get("/households/{household_id}/transitions", summary="List the household's status transitions",
-            response_model=list[EventRead], responses=problem_responses(403, 404))
+            response_model=Page[EventRead], responses=problem_responses(403, 404))
 async def list_transitions(
     household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
-) -> list[EventRead]:
+) -> Page[EventRead]:
     rows = await service.list_events(session, principal=principal, household_id=household_id, transitions_only=True)
-    return [EventRead.model_validate(r) for r in rows]
+    return Page[EventRead](items=[EventRead.model_validate(r) for r in rows])
 
 
 @router.get("/households/{household_id}/history", summary="The household's full immutable history",
-            response_model=list[EventRead], responses=problem_responses(403, 404))
+            response_model=Page[EventRead], responses=problem_responses(403, 404))
 async def history(
     household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
-) -> list[EventRead]:
+) -> Page[EventRead]:
     rows = await service.list_events(session, principal=principal, household_id=household_id, transitions_only=False)
-    return [EventRead.model_validate(r) for r in rows]
+    return Page[EventRead](items=[EventRead.model_validate(r) for r in rows])
 
 
 @router.get("/stats/households", summary="Counts by status, category, cause and poverty incidence for an area",

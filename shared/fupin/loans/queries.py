@@ -26,9 +26,14 @@ _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def display_status(loan: Loan, today: date) -> str:
-    if loan.status == "current" and loan.due_on < today and loan.outstanding > 0:
+    return shown_status(loan.status, loan.due_on, loan.outstanding, today)
+
+
+def shown_status(status: str, due_on: date, outstanding: Decimal, today: date) -> str:
+    """A current loan past its due date with money still owed shows as overdue before the nightly job marks it."""
+    if status == "current" and due_on < today and outstanding > 0:
         return "overdue"
-    return loan.status
+    return status
 
 
 async def list_loans(session: AsyncSession, *, principal: Principal, status: str | None, township_code: str | None,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.calendar import Quarter
-from fupin.loans import approval, queries, service
+from fupin.loans import approval, queries, reads, service
 from fupin.loans.schemas import (
     ApplicationCreate,
     ApplicationRead,
@@ -32,13 +32,12 @@ from fupin.loans.schemas import (
     ReadinessSet,
     Reconciliation,
     ReconciliationLine,
-    RepaymentRead,
     StepCreate,
     StepRead,
 )
 from fupin.money import Day
 from fupin.schema import Page
-from fupin_api.deps import Authorized, SessionDep
+from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
 from fupin_api.idempotency import WriteRoute
 from fupin_api.params import CursorQ, LimitQ
 from fupin_api.problems import problem_responses
@@ -227,12 +226,10 @@ async def list_loans(
 
 @router.get("/loans/{loan_id}", summary="One loan with its repayments", response_model=LoanDetail,
             responses=problem_responses(403, 404))
-async def get_loan(loan_id: uuid.UUID, session: SessionDep,
-                   principal: Principal = Authorized(Perm.loan_read)) -> LoanDetail:
-    loan, reps = await queries.get_loan(session, principal=principal, loan_id=loan_id)
-    base = LoanRead.model_validate(loan).model_dump()
-    base["status"] = queries.display_status(loan, queries.business_date())
-    return LoanDetail(**base, repayments=[RepaymentRead.model_validate(r) for r in reps])
+async def get_loan(loan_id: uuid.UUID, reader: Reader = Reading(Perm.loan_read)) -> Response:
+    async with reader.transaction() as conn:
+        row = await reads.loan(conn, principal=reader.principal, loan_id=loan_id)
+    return json_response(row)
 
 
 @router.get("/notices/loans", summary="Monthly public notice (公示) of a township's loans",

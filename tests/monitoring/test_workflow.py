@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from sqlalchemy import text
+
 from tests.monitoring.factories import (
     R,
     cadre_with_user,
@@ -200,6 +202,16 @@ class TestElimination:
         await step(client, world, mh_id, "decide_elimination", "2026-10-26", opinion="风险消除")
         mh = await _household(client, world, mh_id)
         assert (mh["status"], mh["closed_on"], mh["stable_since"]) == ("eliminated", "2026-10-26", "2026-04-20")
+        rep = (await client.get("/reports/monitoring", headers=world.h[R.poverty_office],
+                                params={"area_code": world.township, "year": 2026, "as_of": "2026-10-31"})).json()
+        assert rep["eliminated"] == 1
+        assert [(t["month"], t["eliminated"]) for t in rep["trend"] if t["eliminated"]] == [("2026-10", 1)]
+        async with world.sm() as session:  # every step left its audit row, in the same transaction
+            steps = (await session.execute(text(
+                "SELECT action FROM audit_event WHERE entity = 'monitored_household' AND entity_id = :id "
+                "AND action LIKE 'monitoring.step.%' ORDER BY id"), {"id": mh_id})).scalars().all()
+        assert steps[-1] == "monitoring.step.decide_elimination"
+        assert steps.count("monitoring.step.propose_elimination") == 3
         # Illness strikes again: a new cycle, the first one's history kept.
         again = await post(client, "/monitoring/warnings", world.h[R.village_committee],
                            {"source": "self_report", "monitored_household_id": mh_id, "cause": "accident",

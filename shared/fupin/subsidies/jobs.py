@@ -28,6 +28,9 @@ from fupin.subsidies.models import SubsidyRun
 from fupin.subsidies.service import PHASES, ensure_run, job_key
 
 ZERO = Decimal("0.00")
+# Job kinds, each spelled once: the worker's schedule and the API import these.
+ALLOCATION, PREALLOCATION, SETTLEMENT = "subsidy.allocation", "subsidy.preallocation", "subsidy.settlement"
+PLAN = "subsidy.plan"
 RATE_PARAM = bindparam("default_rate", value=rules.DEFAULT_RATE, type_=Numeric(9, 6))
 
 
@@ -101,7 +104,7 @@ def _finish(run: SubsidyRun) -> dict[str, Any]:
             "loans_paid": run.loans_paid, "loans_late": run.loans_late}
 
 
-@jobs.handler("subsidy.allocation")
+@jobs.handler(ALLOCATION)
 async def allocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     run, q, county, params = await _load(session, job)
     total = sum((a for _, a in await _expected(session, params)), ZERO)
@@ -116,7 +119,7 @@ async def allocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     return _finish(run)
 
 
-@jobs.handler("subsidy.preallocation")
+@jobs.handler(PREALLOCATION)
 async def preallocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     run, q, county, params = await _load(session, job)
     allocated = await session.scalar(select(SubsidyRun.status).where(
@@ -151,7 +154,7 @@ async def _advance(session: AsyncSession, township: str, q: Quarter, coop_code: 
     return Decimal(value) if value is not None else ZERO
 
 
-@jobs.handler("subsidy.settlement")
+@jobs.handler(SETTLEMENT)
 async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     run, q, county, params = await _load(session, job)
     paid_on = business_date()
@@ -207,7 +210,7 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     return _finish(run)
 
 
-@jobs.handler("subsidy.plan")
+@jobs.handler(PLAN)
 async def plan(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     """Cron fan-out: one run (and job) per township for `phase` of `quarter`."""
     phase, quarter = job.args["phase"], Quarter.parse(job.args["quarter"])

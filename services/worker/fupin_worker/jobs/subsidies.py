@@ -10,9 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from fupin.calendar import Quarter
+from fupin.subsidies.jobs import PLAN
 from fupin_worker.schedule import Due, Entry, register
-
-PLAN = "subsidy.plan"
 
 
 def _plan(phase: str, quarter: Quarter) -> Due:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench openapi migrate install clean
+.PHONY: run test test-distributed lint bench openapi migrate install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,23 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The same tests against a Citus coordinator with two workers (tables distributed by county, fupin.distribution).
+# Needs ../shared/citus (Citus source and cluster.sh) beside the checkout; builds Citus once (root for apt).
+CITUS := ../shared/citus/cluster.sh
+CITUS_DIR := $(CURDIR)/.data/citus
+CITUS_PORT ?= 19500
+DISTRIBUTED_TESTS ?= tests/distributed tests/households tests/loans tests/assessment tests/dividends tests/subsidies \
+	tests/platform/test_auth_and_scope.py tests/platform/test_audit_rls_ledger.py
+
+test-distributed: $(STAMP)
+	@test -x $(CITUS) || { echo "make test-distributed: $(CITUS) not found (the Citus source and cluster script" \
+		"are expected in ../shared/citus beside this checkout)" >&2; exit 2; }
+	$(CITUS) build
+	$(CITUS) stop $(CITUS_DIR)
+	$(CITUS) start $(CITUS_DIR) $(CITUS_PORT)
+	FUPIN_DISTRIBUTED=1 TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:$(CITUS_PORT)/postgres \
+		$(BIN)/python -m pytest -q -p no:cacheprovider $(DISTRIBUTED_TESTS); rc=$$?; $(CITUS) stop $(CITUS_DIR); exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -58,15 +58,29 @@ async def _admin_exec(admin: str, sql: str) -> None:
     await engine.dispose()
 
 
+DISTRIBUTED = os.environ.get("FUPIN_DISTRIBUTED", "").lower() in ("1", "true", "yes")
+
+
 @pytest.fixture(scope="session")
 def test_settings() -> Iterator[Settings]:
     admin = _admin_url()
-    name = f"fupin_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin_exec(admin, f'CREATE DATABASE "{name}"'))
-    owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    upgrade(owner)
+    if DISTRIBUTED:
+        # `make test-distributed`: TEST_DATABASE_URL is a fresh Citus coordinator's database (a new database
+        # would lack the extension on the workers), migrated and then distributed by county.
+        name = ""
+        owner = admin
+        upgrade(owner)
+        from fupin.distribution import distribute
+
+        asyncio.run(distribute(owner))
+    else:
+        name = f"fupin_test_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_admin_exec(admin, f'CREATE DATABASE "{name}"'))
+        owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
+        upgrade(owner)
     settings = Settings(
         environment="test",
+        distributed=DISTRIBUTED,
         database_url=owner,
         redis_url=_redis_url(),
         queue_name=f"fupin:test:{uuid.uuid4().hex[:8]}",
@@ -85,7 +99,8 @@ def test_settings() -> Iterator[Settings]:
     get_settings.cache_clear()
     yield settings
     asyncio.run(_purge_redis(settings))
-    asyncio.run(_admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    if name:
+        asyncio.run(_admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 _PRIVATE_QUEUES: list[str] = []

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from sqlalchemy import DateTime, MetaData, Numeric, String, func
+from sqlalchemy import Column, DateTime, MetaData, Numeric, String, Table, func
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -27,8 +27,33 @@ rate = Annotated[Decimal, mapped_column(Rate)]
 area_code_col = Annotated[str, mapped_column(String(12), index=True)]
 
 
+def _county_of(context: Any) -> str:
+    area = context.get_current_parameters().get("area_code")
+    if not area:
+        raise ValueError("an area-owned row needs its area_code to derive county_code")
+    return str(area)[:6]
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        table = cls.__dict__.get("__table__")
+        if isinstance(table, Table):
+            _carry_county(table)
+
+
+def _carry_county(table: Table) -> None:
+    """Every table `fupin.distribution` distributes by county carries `county` (the 6-digit prefix of
+    `area_code`, Citus's distribution column — it may not be a generated column there): declared here once
+    instead of in fifty models, filled from `area_code` by every ORM and Core insert. Raw SQL inserts name it
+    themselves (NOT NULL makes a forgotten one fail loudly on plain PostgreSQL too)."""
+    from fupin.distribution import COUNTY, PLACEMENT, Distributed
+
+    placement = PLACEMENT.get(table.name)
+    if isinstance(placement, Distributed) and placement.column == COUNTY and COUNTY not in table.c:
+        table.append_column(Column(COUNTY, String(6), nullable=False, default=_county_of))
 
 
 class UUIDPk:

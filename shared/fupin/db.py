@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, exc, text
+from sqlalchemy import TextClause, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from fupin.areas.scope import checked_pattern
 from fupin.settings import Settings
 
 ALL_AREAS = "%"
@@ -30,19 +31,27 @@ def app_url(settings: Settings) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, *, name: str, pool_size: int = 10, pool_timeout: float = 5.0) -> AsyncEngine:
+def make_engine(
+    url: str, *, name: str, pool_size: int = 10, pool_timeout: float = 5.0, statement_timeout_ms: int | None = None
+) -> AsyncEngine:
     """No `pool_pre_ping`: a ping is a round trip on every checkout (three per request with the ORM).
 
     Instead a connection whose socket the server closed (a restart, a terminated backend) is noticed
     at checkout without a round trip and replaced; one that dies silently fails its request, which
     answers 503 with Retry-After, and is then discarded together with every connection older than it
-    (SQLAlchemy's disconnect handling; `fupin.fastread` does the same for the raw hot path)."""
+    (SQLAlchemy's disconnect handling; `fupin.fastread` does the same for the raw hot path).
+
+    `statement_timeout_ms` is set once per connection (the API's), so a request's transaction needs no
+    statement of its own for it: the area scope is then its only per-transaction setting."""
+    server_settings = {"application_name": name, "timezone": "UTC"}
+    if statement_timeout_ms is not None:
+        server_settings["statement_timeout"] = str(int(statement_timeout_ms))
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=pool_timeout,
-        connect_args={"server_settings": {"application_name": name, "timezone": "UTC"}},
+        connect_args={"server_settings": server_settings},
     )
     event.listen(engine.sync_engine, "checkout", _refuse_closed)
     return engine
@@ -58,13 +67,24 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def scope_statement(scope_prefix: str) -> TextClause:
+    """`SET LOCAL fupin.scope = '…'`: the RLS scope for the current transaction only.
+
+    SET LOCAL rather than `set_config(…, true)`: on a Citus coordinator (with
+    `citus.propagate_set_commands = 'local'`, set by `fupin distribute`) a SET LOCAL is sent along to every
+    worker the transaction touches, so the shards' policies see the same scope; `set_config` stays on the
+    coordinator. SET takes no bind parameters, so the pattern is spliced in after `checked_pattern` proved
+    it is digits and one trailing '%'."""
+    return text(f"SET LOCAL fupin.scope = '{checked_pattern(scope_prefix)}'")
+
+
 async def set_area_scope(session: AsyncSession, scope_prefix: str) -> None:
-    """Set the RLS scope for the current transaction only (SET LOCAL semantics via set_config).
+    """Set the RLS scope for the current transaction only, in one statement (see `scope_statement`).
 
     `scope_prefix` is a LIKE pattern: the caller's area code cut to its level width plus '%',
     or '%' for system actors. An unset scope matches nothing (deny by default).
     """
-    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_prefix})
+    await session.execute(scope_statement(scope_prefix))
 
 
 @asynccontextmanager

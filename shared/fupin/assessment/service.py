@@ -183,10 +183,10 @@ agg AS (
 ),
 ins AS (
   INSERT INTO repayment_check (
-    id, area_code, county_code, kind, period_start, period_end, as_of, principal_due, principal_recovered,
+    id, area_code, county, county_code, kind, period_start, period_end, as_of, principal_due, principal_recovered,
     rate, band, loans_due, loans_recovered, loans_overdue, policy_id, reward_threshold, penalty_threshold,
     quota_increase, quota_cut, job_key)
-  SELECT gen_random_uuid(), a.township_code, CAST(:county AS varchar), CAST(:kind AS varchar),
+  SELECT gen_random_uuid(), a.township_code, left(a.township_code, 6), CAST(:county AS varchar), CAST(:kind AS varchar),
          CAST(:start AS date), CAST(:end AS date), CAST(:as_of AS date), a.principal_due, a.principal_recovered,
          CASE WHEN a.principal_due = 0 THEN NULL
               ELSE ROUND(a.principal_recovered / a.principal_due, 6) END,
@@ -369,9 +369,9 @@ async def check_loans(
 _PROPOSE_SQL = text(
     """
 INSERT INTO quota_proposal (
-  id, area_code, county_code, year, check_id, band, current_quota, quota_change, proposed_quota,
+  id, area_code, county, county_code, year, check_id, band, current_quota, quota_change, proposed_quota,
   working_funds_eligible, reward, status)
-SELECT gen_random_uuid(), c.area_code, c.county_code, CAST(:year AS integer), c.id, c.band, q.amount,
+SELECT gen_random_uuid(), c.area_code, left(c.area_code, 6), c.county_code, CAST(:year AS integer), c.id, c.band, q.amount,
        CASE c.band WHEN 'reward' THEN c.quota_increase WHEN 'penalty' THEN -c.quota_cut
             ELSE CAST(0 AS NUMERIC(9,6)) END,
        ROUND(q.amount * (CAST(1 AS NUMERIC(9,6)) +

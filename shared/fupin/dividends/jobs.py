@@ -29,9 +29,9 @@ _PAYABLE_SQL = ", ".join(f"'{s}'" for s in PAYABLE)
 # Entitlement per holding (rules.entitlement, in SQL): days held = overlap of contract and period,
 # both ends inclusive; ROUND(numeric, 2) rounds half away from zero, i.e. half-up for these positive sums.
 _INSERT_PAYOUTS = text(f"""
-INSERT INTO dividend_payout (id, run_id, holding_id, household_id, area_code, pool_id, pool_name, period, period_end,
+INSERT INTO dividend_payout (id, run_id, holding_id, household_id, area_code, county, pool_id, pool_name, period, period_end,
                              amount, days_held, persons)
-SELECT gen_random_uuid(), CAST(:run_id AS uuid), c.holding_id, c.household_id, c.area_code, c.pool_id, c.pool_name,
+SELECT gen_random_uuid(), CAST(:run_id AS uuid), c.holding_id, c.household_id, c.area_code, left(c.area_code, 6), c.pool_id, c.pool_name,
        CAST(:period AS text), CAST(:period_end AS date), c.amount, c.held, c.persons
 FROM (
   SELECT h.id AS holding_id, h.household_id, h.area_code, p.id AS pool_id, p.name AS pool_name, d.held,

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from sqlalchemy import text
 
 from fupin.areas.scope import scope_pattern
 from fupin.auth.permissions import Perm, require
 from fupin.auth.principal import Principal
+from fupin.db import set_area_scope
 from fupin.jobs import JobRun
 from fupin.loans import bank_batch, bank_files, postings
 from fupin.loans.models import BankBatch, BankClient
@@ -44,7 +44,7 @@ async def bank_caller(
     client, principal = await postings.authenticate(session, client_id=x_fupin_client, timestamp=x_fupin_timestamp,
                                                     signature=x_fupin_signature, body=body)
     require(principal.role, Perm.loan_event_post)
-    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)})
+    await set_area_scope(session, scope_pattern(principal))
     request.state.principal = principal
     return client, principal
 
@@ -82,7 +82,7 @@ async def bank_stream_caller(
     client, principal, check = await postings.open_signed(
         session, client_id=x_fupin_client, timestamp=x_fupin_timestamp, signature=x_fupin_signature)
     require(principal.role, Perm.loan_event_post)
-    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)})
+    await set_area_scope(session, scope_pattern(principal))
     request.state.principal = principal
     return client, principal, check
 

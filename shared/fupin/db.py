@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import TextClause, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from fupin.areas.scope import checked_pattern
 from fupin.settings import Settings
@@ -82,9 +83,59 @@ async def set_area_scope(session: AsyncSession, scope_prefix: str) -> None:
     """Set the RLS scope for the current transaction only, in one statement (see `scope_statement`).
 
     `scope_prefix` is a LIKE pattern: the caller's area code cut to its level width plus '%',
-    or '%' for system actors. An unset scope matches nothing (deny by default).
+    or '%' for system actors. An unset scope matches nothing (deny by default). A scope inside one county
+    also routes the session's ORM statements to that county (`_route_to_county`).
     """
     await session.execute(scope_statement(scope_prefix))
+    session.info[_COUNTY] = county_of_scope(scope_prefix)
+
+
+_COUNTY = "fupin.county"
+
+
+def route_to_county(session: AsyncSession, area_code: str) -> None:
+    """Route the session's ORM statements to the county of `area_code` (when it lies inside one) without
+    narrowing its RLS scope: a county job scoped '%' still touches only its county's rows, and says so, so
+    that on Citus it runs on the one worker holding them."""
+    from fupin.areas.codes import prefix_of
+
+    session.info[_COUNTY] = county_of_scope(prefix_of(area_code) + "%") if area_code else None
+
+
+def county_of_scope(scope_prefix: str) -> str | None:
+    """The one county a scope pattern lies in, or None for a city, province or the whole country."""
+    digits = scope_prefix.rstrip("%")
+    return digits[:6] if len(digits) >= 6 else None
+
+
+# Lambdas, so SQLAlchemy caches the criteria per entity and binds the county as a parameter.
+def _by_county(county: str) -> Any:
+    return lambda cls: cls.__table__.c.county == county
+
+
+def _by_county_code(county: str) -> Any:
+    return lambda cls: cls.__table__.c.county_code == county
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _route_to_county(state: ORMExecuteState) -> None:
+    """ORM statements of a session scoped inside one county name that county for every county-distributed
+    table they touch. RLS already hides every other county's rows, so the result is the same; but on Citus
+    an equality on the distribution column routes the statement to the one worker holding the county (a
+    lookup by id alone is sent to every shard, and refused outright with FOR UPDATE)."""
+    county = state.session.info.get(_COUNTY)
+    if county is None or not (state.is_select or state.is_update or state.is_delete):
+        return
+    from fupin.distribution import PLACEMENT, Distributed
+
+    options = []
+    for mapper in state.all_mappers:
+        placement = PLACEMENT.get(mapper.local_table.name)  # type: ignore[attr-defined]
+        if isinstance(placement, Distributed):
+            criteria = _by_county_code(county) if placement.column == "county_code" else _by_county(county)
+            options.append(with_loader_criteria(mapper.class_, criteria, include_aliases=True))
+    if options:
+        state.statement = state.statement.options(*options)
 
 
 @asynccontextmanager

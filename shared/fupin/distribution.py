@@ -248,6 +248,10 @@ async def _distribute(conn: AsyncConnection, log: list[str]) -> None:
     db = await conn.scalar(text("SELECT current_database()"))
     # The RLS scope is set with SET LOCAL (fupin.db.set_area_scope); this makes Citus send it to the workers.
     await _run(conn, f'ALTER DATABASE "{db}" SET citus.propagate_set_commands TO \'local\'', log)
+    # A join of two distributed tables that does not equate their county (household ⋈ member on the id
+    # alone) is refused unless Citus may repartition it: correct, but sent to every worker. Queries on a
+    # hot path equate the county as well (SCALING.md, "not done yet").
+    await _run(conn, f'ALTER DATABASE "{db}" SET citus.enable_repartition_joins TO on', log)
 
     placed = await _placed(conn)
     todo = {t for t in tables if t not in placed}

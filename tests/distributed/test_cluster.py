@@ -18,9 +18,9 @@ from tests.conftest import DISTRIBUTED
 pytestmark = pytest.mark.skipif(not DISTRIBUTED, reason="needs the Citus cluster (make test-distributed)")
 
 
-def _household(area_code: str) -> dict[str, object]:
+def _household(area_code: str, tag: str = "C") -> dict[str, object]:
     return {
-        "id": uuid.uuid4(), "area_code": area_code, "household_no": f"C{uuid.uuid4().hex[:10]}", "head_name": "王五",
+        "id": uuid.uuid4(), "area_code": area_code, "household_no": f"{tag}{uuid.uuid4().hex[:10]}", "head_name": "王五",
         "address": "", "category": "general", "main_cause": "lack_capital", "secondary_causes": [],
         "income_per_capita": Decimal("3000.00"), "family_planning": False, "veteran": False, "status": "registered",
     }
@@ -60,11 +60,12 @@ async def test_the_scope_reaches_the_worker_which_refuses_a_foreign_row(
     app_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     own, foreign = "530123100200", "530124100200"
+    tag = f"R{uuid.uuid4().hex[:8]}"
     async with app_sessionmaker() as s, s.begin():
         await set_area_scope(s, own[:6] + "%")
         # Accepted on the worker only because the scope arrived there (an unset scope denies every row).
-        await s.execute(insert(Household).values(**_household(own)))
-        seen = await s.scalar(text("SELECT count(*) FROM household WHERE area_code = :a"), {"a": own})
+        await s.execute(insert(Household).values(**_household(own, tag)))
+        seen = await s.scalar(text("SELECT count(*) FROM household WHERE household_no LIKE :t"), {"t": tag + "%"})
         assert seen == 1
     async with app_sessionmaker() as s, s.begin():
         await set_area_scope(s, own[:6] + "%")
@@ -79,13 +80,14 @@ async def test_a_province_wide_count_is_right_across_workers(
     province = "54"
     counties = [f"{province}{n:02d}23" for n in range(1, 9)]
     expected = {c: i + 1 for i, c in enumerate(counties)}
+    tag = f"P{uuid.uuid4().hex[:8]}"
     async with owner_sessionmaker() as s, s.begin():
         assert len({await _node_of(s, "household", c) for c in counties}) == 2
         for c, k in expected.items():
-            await s.execute(insert(Household), [_household(c + "100200") for _ in range(k)])
+            await s.execute(insert(Household), [_household(c + "100200", tag) for _ in range(k)])
     async with app_sessionmaker() as s, s.begin():
         await set_area_scope(s, province + "%")
         rows = (await s.execute(text(
-            "SELECT county, count(*) FROM household WHERE area_code LIKE :p GROUP BY county"
-        ), {"p": province + "%"})).all()
+            "SELECT county, count(*) FROM household WHERE area_code LIKE :p AND household_no LIKE :t GROUP BY county"
+        ), {"p": province + "%", "t": tag + "%"})).all()
     assert dict(rows) == expected

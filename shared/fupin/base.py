@@ -40,11 +40,15 @@ class Base(DeclarativeBase):
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
         table = cls.__dict__.get("__table__")
-        if isinstance(table, Table):
-            _carry_county(table)
+        if isinstance(table, Table) and _carry_county(table):
+            # Mapped too, so `select(Model)` and its subqueries carry it into joins on the county.
+            cls.__mapper__.add_property(COUNTY_ATTR, table.c[COUNTY_ATTR])
 
 
-def _carry_county(table: Table) -> None:
+COUNTY_ATTR = "county"
+
+
+def _carry_county(table: Table) -> bool:
     """Every table `fupin.distribution` distributes by county carries `county` (the 6-digit prefix of
     `area_code`, Citus's distribution column — it may not be a generated column there): declared here once
     instead of in fifty models, filled from `area_code` by every ORM and Core insert. Raw SQL inserts name it
@@ -54,6 +58,8 @@ def _carry_county(table: Table) -> None:
     placement = PLACEMENT.get(table.name)
     if isinstance(placement, Distributed) and placement.column == COUNTY and COUNTY not in table.c:
         table.append_column(Column(COUNTY, String(6), nullable=False, default=_county_of))
+        return True
+    return False
 
 
 class UUIDPk:

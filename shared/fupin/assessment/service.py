@@ -198,7 +198,7 @@ ins AS (
          CAST(:reward AS NUMERIC(9,6)), CAST(:penalty AS NUMERIC(9,6)),
          CAST(:increase AS NUMERIC(9,6)), CAST(:cut AS NUMERIC(9,6)), CAST(:job_key AS varchar)
   FROM agg a
-  ON CONFLICT (job_key, area_code) DO NOTHING
+  ON CONFLICT (job_key, area_code, county) DO NOTHING
   RETURNING loans_due
 )
 SELECT COUNT(*) AS checks, COALESCE(SUM(loans_due), 0) AS loans FROM ins
@@ -381,7 +381,7 @@ SELECT gen_random_uuid(), c.area_code, left(c.area_code, 6), c.county_code, CAST
 FROM repayment_check c
 LEFT JOIN loan_quota q ON q.area_code = c.area_code AND q.year = CAST(:current_year AS integer)
 WHERE c.job_key = CAST(:job_key AS varchar)
-ON CONFLICT (area_code, year) DO NOTHING
+ON CONFLICT (area_code, year, county) DO NOTHING
 """
 )
 

@@ -156,7 +156,9 @@ async def export_rows(
         )
     sub = filtered(principal, filters).with_only_columns(Household.id).scalar_subquery()
     stmt = (
-        select(Household, Member).join(Member, and_(Member.household_id == Household.id, Member.active))
+        select(Household, Member)
+        .join(Member, and_(Member.household_id == Household.id, Member.active,
+                           Member.__table__.c.county == Household.__table__.c.county))
         .where(Household.id.in_(sub))
         .order_by(Household.area_code, Household.household_no, Member.relation != rules.HEAD, Member.birth_date)
     )
@@ -181,7 +183,8 @@ async def household_stats(session: AsyncSession, *, principal: Principal, area: 
     by_category = await counts(hs.c.category)
     by_cause = await counts(hs.c.main_cause)
     poor = await session.scalar(
-        select(func.count()).select_from(Member).join(hs, hs.c.id == Member.household_id)
+        select(func.count()).select_from(Member)
+        .join(hs, and_(hs.c.id == Member.household_id, hs.c.county == Member.__table__.c.county))
         .where(Member.active, hs.c.status.in_(rules.POOR))
     ) or 0
     population = await session.scalar(

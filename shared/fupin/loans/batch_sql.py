@@ -279,7 +279,7 @@ FROM bank_batch_event s
 WHERE {_CHUNK} AND NOT s.sequential AND s.status IN ('applied', 'parked', 'refused') AND s.body_hash IS NOT NULL
   AND s.code IS DISTINCT FROM 'bank.invalid_line'
 ORDER BY s.line_no
-ON CONFLICT (client_id, event_id) DO NOTHING
+ON CONFLICT (client_id, event_id, county) DO NOTHING
 """)
 
 RECORD_SEQUENTIAL = text(f"""
@@ -294,7 +294,7 @@ WHERE {_CHUNK} AND s.sequential
                   AND o.line_no >= :lo AND o.event_id = s.event_id AND o.body_hash IS NOT NULL)
   AND NOT EXISTS (SELECT 1 FROM bank_loan_event x WHERE x.client_id = :client AND x.event_id = s.event_id)
 ORDER BY s.line_no
-ON CONFLICT (client_id, event_id) DO NOTHING
+ON CONFLICT (client_id, event_id, county) DO NOTHING
 RETURNING id, event_id
 """)
 

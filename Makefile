@@ -27,8 +27,7 @@ test: $(STAMP)
 CITUS := ../shared/citus/cluster.sh
 CITUS_DIR := $(CURDIR)/.data/citus
 CITUS_PORT ?= 19500
-DISTRIBUTED_TESTS ?= tests/distributed tests/households tests/loans tests/assessment tests/dividends tests/subsidies \
-	tests/platform/test_auth_and_scope.py tests/platform/test_audit_rls_ledger.py
+DISTRIBUTED_TESTS ?= tests/distributed tests/households tests/loans tests/subsidies tests/dividends tests/assessment
 
 test-distributed: $(STAMP)
 	@test -x $(CITUS) || { echo "make test-distributed: $(CITUS) not found (the Citus source and cluster script" \

@@ -48,6 +48,17 @@ class Base(DeclarativeBase):
 COUNTY_ATTR = "county"
 
 
+def same_county(a: Any, b: Any) -> Any:
+    """`a.county = b.county` for two county-distributed entities (or subqueries of one): with it, a join or a
+    correlated subquery between them stays on the worker holding the county on Citus (without it Citus
+    refuses the statement or repartitions it); on plain PostgreSQL it only restates what the ids imply."""
+
+    def col(x: Any) -> Any:
+        return x.c[COUNTY_ATTR] if hasattr(x, "c") else x.__table__.c[COUNTY_ATTR]
+
+    return col(a) == col(b)
+
+
 def _carry_county(table: Table) -> bool:
     """Every table `fupin.distribution` distributes by county carries `county` (the 6-digit prefix of
     `area_code`, Citus's distribution column — it may not be a generated column there): declared here once

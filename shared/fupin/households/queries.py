@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin.areas.models import Area
 from fupin.areas.scope import bounds, scoped, visible, within
 from fupin.auth.principal import Principal
+from fupin.base import same_county
 from fupin.errors import RuleViolation, not_found
 from fupin.households import rules
 from fupin.households.models import Household, Member
@@ -84,16 +85,18 @@ def filtered(principal: Principal, f: Filters) -> Select[Household]:
         stmt = stmt.where(Household.year_exited == f.exit_year)
     if f.labour:
         stmt = stmt.where(exists().where(
-            Member.household_id == Household.id, Member.active, Member.labour == f.labour))
+            Member.household_id == Household.id, same_county(Member, Household), Member.active,
+            Member.labour == f.labour))
     if f.has_active_loan is not None:
-        loan = exists().where(Loan.household_id == Household.id, Loan.outstanding > 0)
+        loan = exists().where(Loan.household_id == Household.id, same_county(Loan, Household), Loan.outstanding > 0)
         stmt = stmt.where(loan if f.has_active_loan else ~loan)
     if f.q:
         q = f.q.strip()
         conds: list[ColumnElement[bool]] = [Household.head_name.contains(q, autoescape=True)]
         number = q[:-1] + "X" if q.endswith("x") else q
         if len(number) == 18:
-            conds.append(exists().where(Member.household_id == Household.id, Member.id_number == number))
+            conds.append(exists().where(Member.household_id == Household.id, same_county(Member, Household),
+                                        Member.id_number == number))
         stmt = stmt.where(or_(*conds))
     return stmt
 
@@ -158,7 +161,7 @@ async def export_rows(
     stmt = (
         select(Household, Member)
         .join(Member, and_(Member.household_id == Household.id, Member.active,
-                           Member.__table__.c.county == Household.__table__.c.county))
+                           same_county(Member, Household)))
         .where(Household.id.in_(sub))
         .order_by(Household.area_code, Household.household_no, Member.relation != rules.HEAD, Member.birth_date)
     )
@@ -184,7 +187,7 @@ async def household_stats(session: AsyncSession, *, principal: Principal, area: 
     by_cause = await counts(hs.c.main_cause)
     poor = await session.scalar(
         select(func.count()).select_from(Member)
-        .join(hs, and_(hs.c.id == Member.household_id, hs.c.county == Member.__table__.c.county))
+        .join(hs, and_(hs.c.id == Member.household_id, same_county(Member, hs)))
         .where(Member.active, hs.c.status.in_(rules.POOR))
     ) or 0
     population = await session.scalar(

@@ -25,7 +25,7 @@ test: $(STAMP)
 # The same tests against a Citus coordinator with two workers (tables distributed by county, fupin.distribution).
 # Needs ../shared/citus (Citus source and cluster.sh) beside the checkout; builds Citus once (root for apt).
 CITUS := ../shared/citus/cluster.sh
-CITUS_DIR := $(CURDIR)/.data/citus
+CITUS_DIR ?= $(CURDIR)/.data/citus
 CITUS_PORT ?= 19500
 DISTRIBUTED_TESTS ?= tests/distributed tests/households tests/loans tests/subsidies tests/dividends tests/assessment
 

@@ -252,6 +252,10 @@ async def _distribute(conn: AsyncConnection, log: list[str]) -> None:
     # alone) is refused unless Citus may repartition it: correct, but sent to every worker. Queries on a
     # hot path equate the county as well (SCALING.md, "not done yet").
     await _run(conn, f'ALTER DATABASE "{db}" SET citus.enable_repartition_joins TO on', log)
+    # A transaction that wrote to several shards over parallel connections may not then write a reference
+    # table (the ledger, job runs) — "cannot modify table … because there was a parallel operation". One
+    # connection per worker keeps a county job's transaction valid; single-county statements are unaffected.
+    await _run(conn, f'ALTER DATABASE "{db}" SET citus.multi_shard_modify_mode TO \'sequential\'', log)
 
     placed = await _placed(conn)
     todo = {t for t in tables if t not in placed}

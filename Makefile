@@ -26,7 +26,7 @@ test: $(STAMP)
 # Needs ../shared/citus (Citus source and cluster.sh) beside the checkout; builds Citus once (root for apt).
 # The suites that pass there (known gaps: strict xfails in tests/conftest.py); subsidies, dividends and
 # assessment do not yet (deploy/SCALING.md, step 5).
-CITUS := ../shared/citus/cluster.sh
+CITUS ?= ../shared/citus/cluster.sh
 CITUS_DIR ?= $(CURDIR)/.data/citus
 CITUS_PORT ?= 19500
 DISTRIBUTED_TESTS ?= tests/distributed tests/households tests/loans

@@ -86,6 +86,12 @@ def test_settings() -> Iterator[Settings]:
         queue_name=f"fupin:test:{uuid.uuid4().hex[:8]}",
         jwt_secret="test-secret-" + "x" * 32,
         db_pool_size=4,
+        # Every test logs in from 127.0.0.1: the throttles are exercised by their own tests
+        # (tests/platform/test_throttle.py), with limits of their own, not by the whole suite's logins.
+        login_rate_per_user=1_000_000,
+        login_rate_per_address=1_000_000,
+        bank_rate_per_client=1_000_000,
+        throttle_key_prefix=f"fupin:test:{uuid.uuid4().hex[:8]}:throttle",
     )
     os.environ.update({
         "FUPIN_DATABASE_URL": settings.database_url,
@@ -130,6 +136,7 @@ async def _purge_redis(settings: Settings) -> None:
         names = [f"{prefix}{i}" for i in ids for prefix in ("arq:job:", "arq:result:", "arq:retry:", "arq:in-progress:")]
         for queue in [settings.queue_name, *_PRIVATE_QUEUES]:
             names += [queue, f"{queue}:health"]
+        names += [key async for key in redis.scan_iter(match=f"{settings.throttle_key_prefix}:*", count=1000)]
         for start in range(0, len(names), 5000):
             await redis.delete(*names[start:start + 5000])
     finally:

@@ -141,6 +141,7 @@ PLACEMENT: dict[str, Placement] = {
     "audit_event": Distributed(column="county_code", source=None),
     "audit_chain_head": Distributed(column="county_code", source=None),
     "audit_checkpoint": Distributed(column="county_code", source=None),
+    "access_denial": Distributed(column="county_code", source=None),
 }
 
 # What each dropped trigger guarded, and what guards it on the cluster.

@@ -48,6 +48,25 @@ class Settings(BaseSettings):
     )
     login_max_failures: int = Field(5, description="Failed logins before a user is locked out for login_lockout_seconds.")
     login_lockout_seconds: int = Field(300, description="Lockout after too many failed logins.")
+    login_rate_per_user: int = Field(
+        10, description="Login attempts per username per login_rate_window_seconds (429 beyond), before the "
+        "password is checked; independent of the lockout after login_max_failures wrong passwords.",
+    )
+    login_rate_per_address: int = Field(
+        30, description="Login attempts per client address per login_rate_window_seconds (429 beyond).",
+    )
+    login_rate_window_seconds: int = Field(60, description="Window of the login throttles (fixed, aligned).")
+    bank_rate_per_client: int = Field(
+        1200, description="Requests per bank client per bank_rate_window_seconds to /bank/* routes (429 beyond); "
+        "a batch of up to 1,000 events is one request.",
+    )
+    bank_rate_window_seconds: int = Field(60, description="Window of the bank throttle (fixed, aligned).")
+    throttle_key_prefix: str = Field("fupin:throttle", description="Prefix of the throttle counters in Redis.")
+    throttle_redis_timeout_seconds: float = Field(
+        0.25, description="How long a throttle check waits for Redis. Unreachable or slow Redis: the request is "
+        "let through (fail open, logged) and Redis is not asked again for throttle_retry_seconds.",
+    )
+    throttle_retry_seconds: float = Field(5.0, description="Pause before asking an unreachable Redis again.")
     bank_signature_window_seconds: int = Field(300, description="Accepted clock skew for signed bank posts (±).")
     max_body_bytes: int = Field(5 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
     bank_file_max_bytes: int = Field(

@@ -139,7 +139,7 @@ async def _demo_domains_are_alive(owner_sessionmaker: async_sessionmaker[AsyncSe
         assert await one("SELECT count(*) FROM visit WHERE area_code LIKE :p") > paired
         # The demo cadre user is a cadre with households of their own.
         assert await one("""SELECT count(*) FROM pairing p JOIN cadre c ON c.id = p.cadre_id
-                            JOIN app_user u ON u.id = c.user_id WHERE u.username = 'demo_cadre'""") > 0
+                            JOIN app_user u ON u.id = c.user_id WHERE u.username = 'demo969901_cadre'""") > 0
         pools = (await session.execute(text(
             "SELECT model, rate, fixed_amount FROM dividend_pool WHERE area_code LIKE :p ORDER BY model"), p)).all()
         assert pools == [("fixed", None, Decimal("1000.00")), ("rate", Decimal("0.030000"), None)]

@@ -15,7 +15,7 @@ from fupin.auth.cache import AuthCache
 from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings
-from fupin_api import metrics, problems
+from fupin_api import metrics, problems, throttle
 from fupin_api.middleware import PlatformMiddleware
 from fupin_api.openapi import install_docs, operation_id
 from fupin_api.routes import ROUTERS
@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         metrics.POOL.track("api", engine)
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.arq = None
+        if connect_redis:
+            app.state.throttle = throttle.connect(settings)
         if connect_redis and settings.redis_url:
             try:
                 app.state.arq = await create_pool(
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
         finally:
             if app.state.arq is not None:
                 await app.state.arq.aclose()
+            await app.state.throttle.aclose()
             metrics.POOL.untrack(engine)
             await engine.dispose()
 
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
     )
     app.state.settings = settings
     app.state.auth_cache = AuthCache(settings.token_cache_seconds)
+    app.state.throttle = throttle.Throttle(None, settings)  # no Redis (connect_redis=False): nothing throttled
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)

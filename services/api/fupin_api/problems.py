@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fupin.errors import DomainError
+from fupin_api.denials import record_refusal
 
 log = logging.getLogger("fupin.api")
 PROBLEM = "application/problem+json"
@@ -77,6 +78,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for s in sorted({401, 422, 503, *statuses}):
         out[s] = {"model": Problem, "description": _TITLES.get(s, "Error"), "content": {PROBLEM: {}}}
+    if 429 in out:
+        out[429]["headers"] = {"Retry-After": {
+            "description": "Seconds until the caller may try again", "schema": {"type": "integer", "minimum": 1}}}
     return out
 
 
@@ -87,6 +91,7 @@ def _loc_path(loc: tuple[Any, ...] | list[Any]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        await record_refusal(request, exc)
         headers = None
         if "retry_after" in exc.extra:
             headers = {"Retry-After": str(exc.extra["retry_after"])}

@@ -13,11 +13,11 @@ from fractions import Fraction
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.areas.codes import Level, level_of
+from fupin.areas.codes import Level, county_of, level_of
 from fupin.areas.scope import bind, visible, within_sql
 from fupin.assessment import rules
 from fupin.assessment.rules import Band
-from fupin.assessment.service import ENTERPRISE, county_of, policy_for
+from fupin.assessment.service import ENTERPRISE, policy_for
 from fupin.auth.principal import Principal
 from fupin.errors import not_found
 

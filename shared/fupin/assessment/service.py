@@ -13,7 +13,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import jobs
-from fupin.areas.codes import Level, level_of
+from fupin.areas.codes import Level, county_of, level_of
 from fupin.areas.scope import bind, scoped, visible, within, within_sql
 from fupin.assessment.models import (
     LoanQuotaConfirmed,
@@ -48,9 +48,6 @@ class ResolvedPolicy:
     policy: Policy
     policy_id: uuid.UUID | None
 
-
-def county_of(code: str) -> str:
-    return code[:6] + "000000"
 
 
 def _require_county(code: str) -> None:

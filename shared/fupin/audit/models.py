@@ -4,8 +4,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, Index, String, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -13,7 +23,7 @@ from fupin.base import Base
 
 
 class AuditEvent(Base):
-    """Append-only record of every write (and every denial), written in the writer's own transaction
+    """Append-only record of every write (denials go to `access_denial`), written in the writer's own transaction
     with no chain fields; the sealer later gives it its place in its county's hash chain."""
 
     __tablename__ = "audit_event"
@@ -68,3 +78,32 @@ class AuditCheckpoint(Base):
     signed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     key_id: Mapped[str] = mapped_column(String(16))
     signature: Mapped[str] = mapped_column(String(64))
+
+
+class AccessDenial(Base):
+    """Refused requests, collapsed: one row per (county, actor, method, route, code, minute) with a count.
+
+    Why not `audit_event` (see `fupin.audit.denials`): a denial row is counted up while its minute lasts,
+    and a sealed chain row can never change; and one row per refused request is what a flood must not get."""
+
+    __tablename__ = "access_denial"
+    __table_args__ = (Index("ix_access_denial_area_code_window_start", "area_code", "window_start"),)
+
+    county_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    # `user:<uuid>`, `bank:<client id>`, or `addr:<client address>` for a caller who proved no identity.
+    actor: Mapped[str] = mapped_column(String(80), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8), primary_key=True)
+    route: Mapped[str] = mapped_column(String(200), primary_key=True)  # the template, never the raw path
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True))
+    actor_name: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(32))
+    area_code: Mapped[str] = mapped_column(String(12))
+    # The first few distinct objects and addresses of the window (capped: an enumeration shows, a flood cannot grow a row).
+    object_ids: Mapped[list[str]] = mapped_column(ARRAY(String(200)))
+    client_addrs: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    count: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -19,6 +19,7 @@ class Perm(StrEnum):
     user_read = "user.read"
     user_write = "user.write"
     audit_read = "audit.read"
+    access_denial_read = "access_denial.read"
     job_read = "job.read"
     job_trigger = "job.trigger"
     # households (建档立卡)
@@ -102,6 +103,8 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.user_read: frozenset({R.county_admin, R.auditor}),
     Perm.user_write: frozenset({R.county_admin}),
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
+    # who was refused what: for the auditors and the administrators who answer for the area's accounts
+    Perm.access_denial_read: frozenset({R.county_admin, R.auditor}),
     Perm.job_read: READERS,
     Perm.job_trigger: frozenset({R.county_admin}),
     # households (建档立卡): each workflow step is further owned by one role (fupin.households.rules)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,17 +32,43 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """Who a refused login was for, for the denial audit: the user when the name exists, else only the name."""
+
+    username: str
+    user_id: uuid.UUID | None = None
+    role: str = ""
+    area_code: str | None = None
+
+
+def _attempt(username: str, user: User | None) -> LoginAttempt:
+    if user is None:
+        return LoginAttempt(username)
+    return LoginAttempt(username, user.id, user.role, user.area_code)
+
+
 class BadCredentials(Unauthorized):
     """Wrong username or password; `locked_out` is true on the attempt that locked the account (for
     metrics only: the caller sees the same 401 either way)."""
 
-    def __init__(self, *, locked_out: bool = False) -> None:
+    def __init__(self, *, locked_out: bool = False, attempt: LoginAttempt | None = None) -> None:
         super().__init__("auth.bad_credentials", "wrong username or password", "用户名或密码错误")
         self.locked_out = locked_out
+        self.attempt = attempt
 
 
-def _bad_credentials(*, locked_out: bool = False) -> BadCredentials:
-    return BadCredentials(locked_out=locked_out)
+class LockedOut(DomainError):
+    """Too many failed logins: the account is locked for a while (429 with Retry-After)."""
+
+    def __init__(self, *, retry_after: int, attempt: LoginAttempt) -> None:
+        super().__init__("auth.locked", "too many failed logins; try again later", "登录失败次数过多,请稍后再试",
+                         status=429, extra={"retry_after": retry_after})
+        self.attempt = attempt
+
+
+def _bad_credentials(*, locked_out: bool = False, attempt: LoginAttempt | None = None) -> BadCredentials:
+    return BadCredentials(locked_out=locked_out, attempt=attempt)
 
 
 async def create_user(
@@ -70,16 +97,10 @@ async def authenticate(session: AsyncSession, *, settings: Settings, username: s
     if user is None:
         with contextlib.suppress(VerificationError):
             await asyncio.to_thread(_hasher.verify, _DUMMY_HASH, password)
-        raise _bad_credentials()
+        raise _bad_credentials(attempt=_attempt(username, None))
     if user.locked_until is not None and user.locked_until > now:
         retry = int((user.locked_until - now).total_seconds()) + 1
-        raise DomainError(
-            "auth.locked",
-            "too many failed logins; try again later",
-            "登录失败次数过多,请稍后再试",
-            status=429,
-            extra={"retry_after": retry},
-        )
+        raise LockedOut(retry_after=retry, attempt=_attempt(username, user))
     try:
         # argon2 is deliberately slow (~0.1–0.5 s): off the event loop, or every other request waits.
         await asyncio.to_thread(_hasher.verify, user.password_hash, password)
@@ -90,9 +111,9 @@ async def authenticate(session: AsyncSession, *, settings: Settings, username: s
             user.locked_until = now + timedelta(seconds=settings.login_lockout_seconds)
             user.failed_logins = 0
         # The failure count must survive the error response, so the caller commits it.
-        raise _bad_credentials(locked_out=locked_out) from None
+        raise _bad_credentials(locked_out=locked_out, attempt=_attempt(username, user)) from None
     if not user.active:
-        raise _bad_credentials()
+        raise _bad_credentials(attempt=_attempt(username, user))
     user.failed_logins = 0
     user.locked_until = None
     return user

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.areas.codes import Level, level_of
+from fupin.areas.codes import Level, county_of, level_of
 from fupin.areas.scope import in_scope, scoped, visible
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
@@ -24,9 +24,6 @@ from fupin.pairing.models import Cadre, Pairing
 
 EXITED = ("exited", "removed")  # a household in these statuses no longer needs a cadre
 
-
-def county_of(code: str) -> str:
-    return code[:6] + "000000"
 
 
 def directory_visible(principal: Principal, code: str) -> bool:

@@ -16,12 +16,13 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin.areas.codes import county_of
 from fupin.areas.scope import scoped, visible
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.errors import Conflict, RuleViolation, not_found
 from fupin.households.models import Household
-from fupin.pairing.access import EXITED, county_of, household_filter, load_cadre, load_household
+from fupin.pairing.access import EXITED, household_filter, load_cadre, load_household
 from fupin.pairing.models import Cadre, Pairing
 from fupin.pairing.structure import ACTIVE, check_dates, require_active, setting_on, snapshot
 

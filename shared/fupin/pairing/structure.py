@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.areas.codes import Level, level_of
+from fupin.areas.codes import Level, county_of, level_of
 from fupin.areas.models import Area
 from fupin.areas.scope import scoped, visible
 from fupin.audit import service as audit
@@ -18,7 +18,7 @@ from fupin.auth.models import User
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
 from fupin.errors import Conflict, RuleViolation, not_found
-from fupin.pairing.access import county_of, directory_visible, in_directory, load_cadre
+from fupin.pairing.access import directory_visible, in_directory, load_cadre
 from fupin.pairing.models import Cadre, HelpingUnit, PairingSetting, VillageAssignment, WorkTeam
 
 ACTIVE = "active"

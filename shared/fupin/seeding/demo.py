@@ -54,6 +54,11 @@ class DemoContext:
     homes: synthetic.HouseholdIndex | None = None
     users: dict[Role, tuple[str, str]] = field(default_factory=dict)  # role -> (username, password)
 
+    def username(self, role: Role) -> str:
+        """The demo county keeps the names the README shows; another county (a test's own) gets names of its
+        own, so several demo counties can live in one database."""
+        return f"demo_{role.value}" if self.county == DEMO_COUNTY else f"demo{self.county[:6]}_{role.value}"
+
     @property
     def townships(self) -> list[str]:
         return [a.code for a in self.layout.areas if a.level == "township"]
@@ -115,7 +120,7 @@ async def _users(ctx: DemoContext) -> str:
     for role in Role:
         if role is Role.system:
             continue
-        username = f"demo_{role.value}"
+        username = ctx.username(role)
         password = secrets.token_urlsafe(12)
         await auth_service.create_user(
             ctx.session, username=username, password=password, role=role, area_code=_area_for(ctx, role),

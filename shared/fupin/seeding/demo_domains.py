@@ -213,7 +213,7 @@ async def _pairing(ctx: DemoContext) -> str:
                                     level=level, contact=f"0859-{8_100_000 + i * 1111}")
         for i, (name, kind, level) in enumerate(UNITS)
     ]
-    cadre_user = await ctx.session.scalar(select(User.id).where(User.username == f"demo_{Role.cadre.value}"))
+    cadre_user = await ctx.session.scalar(select(User.id).where(User.username == ctx.username(Role.cadre)))
     start = ctx.as_of - timedelta(days=900)
     cadres: list[dict[str, Any]] = []
     by_village: dict[str, list[uuid.UUID]] = {}

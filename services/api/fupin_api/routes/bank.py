@@ -44,15 +44,23 @@ async def bank_caller(
     client, principal = await postings.authenticate(session, client_id=x_fupin_client, timestamp=x_fupin_timestamp,
                                                     signature=x_fupin_signature, body=body)
     require(principal.role, Perm.loan_event_post)
-    await set_area_scope(session, scope_pattern(principal))
     request.state.principal = principal
+    await throttle_bank(request, client)
+    await set_area_scope(session, scope_pattern(principal))
     return client, principal
+
+
+async def throttle_bank(request: Request, client: BankClient) -> None:
+    """Per verified client: a caller who cannot sign cannot spend a bank's allowance (bad signatures are
+    refused and audited before this point)."""
+    throttle = request.app.state.throttle
+    await throttle.hit("bank.throttled", [(throttle.bank_client, client.client_id)])
 
 
 @router.post(
     "/bank/loan-events",
     summary="Post disbursements, repayments and reversals (one event or up to 1,000), HMAC-signed",
-    response_model=BankEventResults, responses=problem_responses(400, 409),
+    response_model=BankEventResults, responses=problem_responses(400, 409, 429),
 )
 async def post_loan_events(
     body: BankEvent | BankEventBatch, request: Request, response: Response, session: SessionDep,
@@ -82,8 +90,9 @@ async def bank_stream_caller(
     client, principal, check = await postings.open_signed(
         session, client_id=x_fupin_client, timestamp=x_fupin_timestamp, signature=x_fupin_signature)
     require(principal.role, Perm.loan_event_post)
-    await set_area_scope(session, scope_pattern(principal))
     request.state.principal = principal
+    await throttle_bank(request, client)
+    await set_area_scope(session, scope_pattern(principal))
     return client, principal, check
 
 
@@ -103,7 +112,7 @@ FILE_BODY = {
 @router.post(
     "/bank/loan-event-files",
     summary="Upload a daily file of loan events (CSV or JSON lines, up to 1,000,000 events), HMAC-signed",
-    response_model=BankFileRead, status_code=202, responses=problem_responses(400, 409, 413),
+    response_model=BankFileRead, status_code=202, responses=problem_responses(400, 409, 413, 429),
     openapi_extra={"requestBody": FILE_BODY},
 )
 async def upload_loan_event_file(
@@ -144,7 +153,7 @@ def _file_read(batch: BankBatch, run: JobRun | None, done: int | None, total: in
 
 
 @router.get("/bank/loan-event-files/{file_id}", summary="A daily file's status, progress and counts (HMAC-signed)",
-            response_model=BankFileRead, responses=problem_responses(404))
+            response_model=BankFileRead, responses=problem_responses(404, 429))
 async def get_loan_event_file(
     file_id: uuid.UUID, session: SessionDep, caller: tuple[BankClient, Principal] = Depends(bank_caller),
 ) -> BankFileRead:
@@ -155,7 +164,7 @@ async def get_loan_event_file(
 
 @router.get("/bank/loan-event-files/{file_id}/results",
             summary="Per-line results of a processed daily file, in line order (HMAC-signed)",
-            response_model=BankLineResults, responses=problem_responses(404))
+            response_model=BankLineResults, responses=problem_responses(404, 429))
 async def get_loan_event_file_results(
     file_id: uuid.UUID, session: SessionDep, caller: tuple[BankClient, Principal] = Depends(bank_caller),
     cursor: Annotated[int, Query(ge=0, description="the last line_no of the previous page")] = 0,

@@ -81,8 +81,9 @@ async def _seed(owner: str, loans: int) -> tuple[str, int]:
                                          external_id = 'L' || replace(l.loan_id::text, '-', '')
                          FROM l WHERE loan.id = l.loan_id)
                    SELECT count(*) FROM l"""), {"inst": INSTITUTION})
+            # encrypted under the key the benchmarked server reads (FUPIN_BANK_SECRET_KEY below)
             await postings.create_client(session, client_id=CLIENT, institution_code=INSTITUTION,
-                                         area_code="530000000000", secret=SECRET)
+                                         area_code="530000000000", secret=SECRET, key=SECRET)
             await session.execute(text("ANALYZE loan"))
             await session.execute(text("ANALYZE loan_application"))
     finally:
@@ -272,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = asyncio.run(_targets(dsn, min(open_loans, 200_000)))
         env = {"FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_JWT_SECRET": SECRET,
                "FUPIN_ENVIRONMENT": "production", "FUPIN_AUDIT_CHECKPOINT_KEY": SECRET, "BENCH_DSN": dsn,
-               "FUPIN_SECRET_ENCRYPTION_KEY": SECRET}
+               "FUPIN_BANK_SECRET_KEY": SECRET}
         with server("bench.floor_app:app", env) as (floor_base, _), server("fupin_api.asgi:app", env) as (api_base, _):
             singles = single_posts(api_base, floor_base, dsn, targets, args.seconds)
             floor_s = asyncio.run(file_floor(dsn, targets, args.file_events))

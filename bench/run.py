@@ -397,8 +397,9 @@ async def seed(owner: str, args: argparse.Namespace) -> tuple[BenchContext, str,
         county = townships[0][:6] + "000000"
         applications = await _bank_applications(session, county, 200)
         bank_secret = "bench-bank-secret-" + uuid.uuid4().hex
+        # encrypted under the key the benchmarked server reads (FUPIN_BANK_SECRET_KEY in main)
         await postings.create_client(session, client_id="bench-coop", institution_code="RCC-BENCH", area_code=county,
-                                     secret=bank_secret)
+                                     secret=bank_secret, key=SECRET)
     await engine.dispose()  # each asyncio.run needs its own engine; the jobs make a new one
     ctx = BenchContext(owner_url=owner, engine=engine, townships=townships, villages=villages, users=users,
                        households=households, bank_client="bench-coop", bank_secret=bank_secret,
@@ -553,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             "FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_JWT_SECRET": SECRET,
             "FUPIN_JWT_TTL_SECONDS": "3600", "FUPIN_ENVIRONMENT": "production", "BENCH_DSN": plain_dsn(owner),
+            "FUPIN_BANK_SECRET_KEY": SECRET, "FUPIN_AUDIT_CHECKPOINT_KEY": SECRET,
         }
         results: list[Result] = []
         rss: dict[str, int] = {}

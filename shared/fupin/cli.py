@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin.auth.principal import SYSTEM
 from fupin.auth.roles import Role
 from fupin.db import make_engine, make_sessionmaker, owner_url, unit_of_work
-from fupin.settings import Settings, get_settings
+from fupin.settings import InsecureSettings, Settings, get_settings, require_secure
 
 app = typer.Typer(help="fupin 扶贫 backend tools", no_args_is_help=True)
 T = TypeVar("T")
@@ -194,6 +194,11 @@ def run(with_worker: bool = True) -> None:
     from fupin.migrate import upgrade
 
     settings = get_settings()
+    try:
+        require_secure(settings, process="fupin run")
+    except InsecureSettings as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     env = dict(os.environ)
     data = Path(settings.data_dir)
     redis_proc = None

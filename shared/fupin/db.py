@@ -79,14 +79,18 @@ def scope_statement(scope_prefix: str) -> TextClause:
     return text(f"SET LOCAL fupin.scope = '{checked_pattern(scope_prefix)}'")
 
 
-async def set_area_scope(session: AsyncSession, scope_prefix: str) -> None:
+async def set_area_scope(session: AsyncSession, scope_prefix: str, *, user_scope: str | None = None) -> None:
     """Set the RLS scope for the current transaction only, in one statement (see `scope_statement`).
 
     `scope_prefix` is a LIKE pattern: the caller's area code cut to its level width plus '%',
     or '%' for system actors. An unset scope matches nothing (deny by default). A scope inside one county
-    also routes the session's ORM statements to that county (`_route_to_county`).
+    also routes the session's ORM statements to that county (`_route_to_county`). Users (`app_user`) have
+    their own setting, `fupin.user_scope`: `user_scope` when given (the API gives user administrators
+    their area), else every area for system actors and none otherwise.
     """
     await session.execute(scope_statement(scope_prefix))
+    users = (scope_prefix if scope_prefix == ALL_AREAS else "") if user_scope is None else user_scope
+    await session.execute(text(f"SET LOCAL fupin.user_scope = '{checked_pattern(users) if users else ''}'"))
     session.info[_COUNTY] = county_of_scope(scope_prefix)
 
 

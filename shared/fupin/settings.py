@@ -13,7 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FUPIN_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "test", "production"] = Field(
-        "development", description="Production hides /docs from anonymous callers."
+        "development",
+        description="Production hides /docs from anonymous callers; outside development and test, API, worker and "
+        "`fupin run` refuse default or short (< 32 bytes) keys.",
     )
     database_url: str = Field(
         "",
@@ -94,6 +96,11 @@ class Settings(BaseSettings):
         description="HMAC key signing audit chain checkpoints. Keep it outside the database (a secret store): "
         "whoever holds it could forge checkpoints. Changing it makes older checkpoints unverifiable.",
     )
+    bank_secret_key: str = Field(
+        "dev-bank-secret-key-change-me-0123456789abcdef",
+        description="Encrypts the banks' HMAC secrets in the database (AES-256-GCM). Keep it outside the database "
+        "(a secret store); changing it makes the stored secrets unreadable, so clients then need new secrets.",
+    )
     audit_seal_interval_seconds: int = Field(
         5, description="How often the worker seals new audit rows into their county chains (seal lag bound)."
     )
@@ -118,6 +125,42 @@ class Settings(BaseSettings):
     fault_sleep_seconds: float = Field(
         0.0, description="Test fault hook: the worker sleeps this long inside a job's transaction before committing."
     )
+
+
+DEV_ENVIRONMENTS = ("development", "test")
+MIN_KEY_BYTES = 32
+# Keys whose built-in defaults are public (this file, the README): anyone could sign tokens, forge
+# audit checkpoints or read the banks' secrets with them.
+SECRET_KEYS = ("jwt_secret", "bank_secret_key", "audit_checkpoint_key")
+
+
+class InsecureSettings(RuntimeError):
+    """The process refuses to start: a key is the public default or too short outside development/test."""
+
+
+def insecure_keys(settings: Settings) -> list[str]:
+    """Why each secret key would be unsafe in production, naming its variable; empty when all are fine."""
+    problems = []
+    for name in SECRET_KEYS:
+        value: str = getattr(settings, name)
+        var = f"FUPIN_{name.upper()}"
+        if value == Settings.model_fields[name].default:
+            problems.append(f"{var} is the built-in default, which is published in the source and the README")
+        elif len(value.encode()) < MIN_KEY_BYTES:
+            problems.append(f"{var} is {len(value.encode())} bytes long; at least {MIN_KEY_BYTES} are required")
+    return problems
+
+
+def require_secure(settings: Settings, *, process: str) -> None:
+    """Refuse to start outside development/test while any key is a default or short, saying which and why."""
+    if settings.environment in DEV_ENVIRONMENTS:
+        return
+    problems = insecure_keys(settings)
+    if problems:
+        raise InsecureSettings(
+            f"{process} refuses to start with FUPIN_ENVIRONMENT={settings.environment}: " + "; ".join(problems)
+            + f". Set each to a random value of at least {MIN_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)."
+        )
 
 
 @lru_cache

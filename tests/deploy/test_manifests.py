@@ -21,7 +21,7 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient
 
-from fupin.settings import Settings
+from fupin.settings import SECRET_KEYS, InsecureSettings, Settings, require_secure
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -138,11 +138,16 @@ class TestWorkloads:
         assert set(owner_secret["stringData"]) <= fields
         assert "FUPIN_DATABASE_URL" in owner_secret["stringData"]
         assert "FUPIN_DATABASE_URL" not in app_secret["stringData"]
-        assert {"FUPIN_APP_DATABASE_URL", "FUPIN_REDIS_URL", "FUPIN_JWT_SECRET"} <= set(app_secret["stringData"])
+        assert {"FUPIN_APP_DATABASE_URL", "FUPIN_REDIS_URL", "FUPIN_JWT_SECRET", "FUPIN_BANK_SECRET_KEY",
+                "FUPIN_AUDIT_CHECKPOINT_KEY"} <= set(app_secret["stringData"])
+        # the migration encrypts bank secrets stored in clear by older releases: it needs the same key
+        assert "FUPIN_BANK_SECRET_KEY" in owner_secret["stringData"]
         assert "fupin_owner" not in str(app_secret)
         (config,) = _by_kind("ConfigMap")
         assert set(config["data"]) <= fields
-        assert not {"FUPIN_DATABASE_URL", "FUPIN_APP_DATABASE_URL", "FUPIN_JWT_SECRET"} & set(config["data"])
+        assert not {"FUPIN_DATABASE_URL", "FUPIN_APP_DATABASE_URL", *(f"FUPIN_{k.upper()}" for k in SECRET_KEYS)
+                    } & set(config["data"])
+        assert config["data"]["FUPIN_ENVIRONMENT"] == "production"  # so the key checks apply
         for doc in _workloads():
             for c in _pod(doc)["containers"]:
                 secrets = {e["secretRef"]["name"] for e in c["envFrom"] if "secretRef" in e}
@@ -265,7 +270,21 @@ class TestCompose:
             assert "FUPIN_DATABASE_URL" not in env
             assert "FUPIN_DB_APP_PASSWORD" not in env
             assert env["FUPIN_APP_DATABASE_URL"].startswith(f"postgresql+asyncpg://{env['FUPIN_DB_APP_ROLE']}:")
-            assert {"FUPIN_REDIS_URL", "FUPIN_JWT_SECRET"} <= set(env)
+            assert {"FUPIN_REDIS_URL", "FUPIN_JWT_SECRET", "FUPIN_BANK_SECRET_KEY", "FUPIN_AUDIT_CHECKPOINT_KEY"} <= set(env)
+        assert "FUPIN_BANK_SECRET_KEY" in migrate
+
+    def test_compose_defaults_start_in_development_and_are_refused_in_production(self) -> None:
+        """The `${VAR:-default}` keys are the public development ones: fine by default, refused when the
+        operator switches FUPIN_ENVIRONMENT to production without setting them."""
+        services = self._services()
+        for name in ("api", "worker"):
+            env = {k: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", str(v)) for k, v in services[name]["environment"].items()}
+            keys = {k.removeprefix("FUPIN_").lower(): v for k, v in env.items() if k.startswith("FUPIN_")}
+            settings = Settings(**{k: v for k, v in keys.items() if k in Settings.model_fields})
+            assert settings.environment == "development"
+            require_secure(settings, process=name)
+            with pytest.raises(InsecureSettings, match=r"FUPIN_JWT_SECRET.*FUPIN_BANK_SECRET_KEY.*FUPIN_AUDIT_CHECKPOINT"):
+                require_secure(settings.model_copy(update={"environment": "production"}), process=name)
 
     def test_restart_policies_healthchecks_and_order(self) -> None:
         services = self._services()

@@ -84,7 +84,7 @@ async def test_database_refuses_an_unbalanced_entry_even_past_the_service(owner_
     src, a, _ = await accounts(owner_sessionmaker, county)
     async with owner_sessionmaker() as s, s.begin():
         entry = JournalEntry(id=uuid.uuid4(), kind="test", reference=f"raw:{county.code}",
-                             effective_on=date(2026, 7, 1), description="", created_by="t")
+                             effective_on=date(2026, 7, 1), description="", created_by="t", area_code=county.code)
         s.add(entry)
         await s.flush()
         # the database function every posting goes through, called with lines the service would refuse
@@ -108,7 +108,7 @@ async def test_bulk_posting_checks_each_entry_from_its_own_new_lines(owner_sessi
              "UNION ALL SELECT CAST(:e AS uuid), CAST(:src AS uuid), CAST(0 AS numeric(14,2)), CAST(:back AS numeric(14,2))")
     async with owner_sessionmaker() as s, s.begin():
         entry = JournalEntry(id=uuid.uuid4(), kind="test", reference=f"bulk:{county.code}",
-                             effective_on=date(2026, 7, 1), description="", created_by="t")
+                             effective_on=date(2026, 7, 1), description="", created_by="t", area_code=county.code)
         s.add(entry)
         await s.flush()
         with pytest.raises(DBAPIError, match="unbalanced"):

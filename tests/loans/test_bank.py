@@ -51,7 +51,9 @@ class TestSignature:
         loans = (await client.get("/loans", headers=world.h[R.credit_coop])).json()["items"]
         assert loans == []
 
-    async def test_staff_token_cannot_post_and_rotation_accepts_either_secret(self, client, owner_sessionmaker, world):
+    async def test_rotation_accepts_either_secret_during_the_overlap_and_only_the_new_one_after(
+        self, client, owner_sessionmaker, world
+    ):
         from datetime import UTC, datetime, timedelta
 
         from sqlalchemy import update
@@ -59,22 +61,32 @@ class TestSignature:
         from fupin.loans.models import BankClientSecret
 
         bank = await make_bank(owner_sessionmaker, world.township)
-        async with owner_sessionmaker() as s, s.begin():
-            s.add(BankClientSecret(client_id=bank.client_id, secret="new-secret"))
         app_id = await approved(client, owner_sessionmaker, world)
-        body, headers = signed(bank, disb(app_id))
-        _, new_headers = signed(bank, disb(app_id), ts=int(headers["X-Fupin-Timestamp"]), secret="new-secret")
+        r = await client.post(f"/bank/clients/{bank.client_id}/secrets", headers=world.h[R.credit_union],
+                              json={"overlap_hours": 24})
+        assert r.status_code == 201, r.text
+        new_secret, until = r.json()["secret"], r.json()["previous_valid_until"]
+        assert new_secret != bank.secret
+        assert until is not None
+        # during the overlap: the old secret alone, the new one alone, and both at once all sign
+        assert (await post_events(client, bank, disb(app_id))).status_code == 200
+        assert (await post_events(client, bank, rep(app_id, "o1", "1.00"), secret=new_secret)).status_code == 200
+        body, headers = signed(bank, rep(app_id, "o2", "1.00"))
+        _, new_headers = signed(bank, rep(app_id, "o2", "1.00"), ts=int(headers["X-Fupin-Timestamp"]),
+                                secret=new_secret)
         both = f"{headers['X-Fupin-Signature']} {new_headers['X-Fupin-Signature']}"
         r = await client.post("/bank/loan-events", content=body, headers={**headers, "X-Fupin-Signature": both})
         assert r.status_code == 200, r.text
+        # the overlap ends (moved into the past rather than waiting a day): the old secret is refused
         async with owner_sessionmaker() as s, s.begin():
-            await s.execute(update(BankClientSecret).where(BankClientSecret.client_id == bank.client_id,
-                                                           BankClientSecret.secret == bank.secret)
-                            .values(valid_until=datetime.now(UTC) - timedelta(seconds=1)))
+            ended = await s.execute(update(BankClientSecret).where(
+                BankClientSecret.client_id == bank.client_id, BankClientSecret.valid_until.is_not(None),
+            ).values(valid_until=datetime.now(UTC) - timedelta(seconds=1)))
+            assert ended.rowcount == 1
         r = await post_events(client, bank, rep(app_id, "r1", "1.00"))
         assert r.status_code == 401
-        r = await post_events(client, bank, rep(app_id, "r1", "1.00"), secret="new-secret")
-        assert r.status_code == 200
+        assert r.json()["code"] == "bank.bad_signature"
+        assert (await post_events(client, bank, rep(app_id, "r1", "1.00"), secret=new_secret)).status_code == 200
 
 
 class TestEvents:

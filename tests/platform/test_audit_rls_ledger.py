@@ -72,6 +72,7 @@ class TestLedgerInvariants:
     async def _accounts(self, sm):
         ref = uuid.uuid4().hex
         async with sm() as s, s.begin():
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             src = await ledger.ensure_account(s, holder_kind="source", holder_ref=ref, purpose="t",
                                               area_code="520000000000", allow_negative=True)
             dst = await ledger.ensure_account(s, holder_kind="fund", holder_ref=ref, purpose="t", area_code="520000000000")
@@ -86,6 +87,7 @@ class TestLedgerInvariants:
             await ledger.transfer(s, source=src, target=dst, amount=Decimal("0.20"), kind="test",
                                   reference=f"t:{src.id}:2", effective_on=date(2026, 7, 1))
         async with app_sessionmaker() as s:
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             assert (await s.get(type(dst), dst.id)).balance == Decimal("0.30")
             assert (await s.get(type(src), src.id)).balance == Decimal("-0.30")
             assert (await ledger.check(s)).ok
@@ -93,11 +95,13 @@ class TestLedgerInvariants:
     async def test_same_reference_never_posts_twice(self, app_sessionmaker):
         src, dst = await self._accounts(app_sessionmaker)
         async with app_sessionmaker() as s, s.begin():
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             await ledger.transfer(s, source=src, target=dst, amount=Decimal("1.00"), kind="test",
                                   reference=f"once:{src.id}", effective_on=date(2026, 7, 1))
         from fupin.errors import Conflict
 
         async with app_sessionmaker() as s, s.begin():
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             with pytest.raises(Conflict):
                 await ledger.transfer(s, source=src, target=dst, amount=Decimal("1.00"), kind="test",
                                       reference=f"once:{src.id}", effective_on=date(2026, 7, 1))
@@ -105,6 +109,7 @@ class TestLedgerInvariants:
     async def test_fund_account_cannot_go_negative(self, app_sessionmaker):
         src, dst = await self._accounts(app_sessionmaker)
         async with app_sessionmaker() as s:
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             with pytest.raises(DBAPIError, match="fund_not_negative"):
                 await ledger.transfer(s, source=dst, target=src, amount=Decimal("0.01"), kind="test",
                                       reference=f"neg:{src.id}", effective_on=date(2026, 7, 1))
@@ -112,32 +117,39 @@ class TestLedgerInvariants:
     async def test_database_refuses_unbalanced_entry_and_line_edits(self, app_sessionmaker):
         src, dst = await self._accounts(app_sessionmaker)
         async with app_sessionmaker() as s, s.begin():
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             entry = await ledger.post(s, kind="test", reference=f"raw:{src.id}", effective_on=date(2026, 7, 1),
                                       lines=[ledger.Line(dst.id, debit=Decimal("1.00")),
                                              ledger.Line(src.id, credit=Decimal("1.00"))])
         async with app_sessionmaker() as s:
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             # lines go in only through the ledger's function, which refuses an unbalanced entry
             with pytest.raises(DBAPIError, match="permission denied"):
                 await s.execute(text("INSERT INTO journal_line (entry_id, account_id, debit, credit) "
                                      "VALUES (:e, :a, 5, 0)"), {"e": entry.id, "a": dst.id})
         async with app_sessionmaker() as s:
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             with pytest.raises(DBAPIError, match="unbalanced"):
                 await s.execute(text("SELECT fupin_ledger_post_lines(ARRAY[CAST(:e AS uuid)], ARRAY[CAST(:a AS uuid)], "
                                      "ARRAY[5.00], ARRAY[0.00])"), {"e": entry.id, "a": dst.id})
         async with app_sessionmaker() as s:
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             with pytest.raises(DBAPIError, match="permission denied"):
                 await s.execute(text("UPDATE journal_line SET debit = 2"))
         async with app_sessionmaker() as s:
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             with pytest.raises(DBAPIError, match="permission denied"):
                 await s.execute(text("DELETE FROM journal_line"))
 
     async def test_reversal_restores_balances(self, app_sessionmaker):
         src, dst = await self._accounts(app_sessionmaker)
         async with app_sessionmaker() as s, s.begin():
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             e = await ledger.transfer(s, source=src, target=dst, amount=Decimal("12.34"), kind="test",
                                       reference=f"rev:{src.id}", effective_on=date(2026, 7, 1))
             await ledger.reverse(s, entry_id=e.id, effective_on=date(2026, 7, 2), reason="keyed twice")
         async with app_sessionmaker() as s:
+            await set_area_scope(s, "%")  # the ledger is area-scoped: the system actor's view
             assert (await s.get(type(dst), dst.id)).balance == Decimal("0.00")
             n = await s.scalar(select(func.count()).select_from(JournalLine).where(JournalLine.account_id == dst.id))
             assert n == 2

@@ -18,7 +18,7 @@ from fupin import fastread, jobs
 from fupin.areas.scope import scope_pattern
 from fupin.auth import service as auth_service
 from fupin.auth.cache import AuthCache
-from fupin.auth.permissions import Perm, require
+from fupin.auth.permissions import Perm, allowed, require
 from fupin.auth.principal import Principal
 from fupin.db import set_area_scope, unit_of_work
 from fupin.errors import Unauthorized
@@ -106,9 +106,11 @@ async def get_principal(
     request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> Principal:
     principal = await resolve_principal(request, token, session)
-    # RLS second wall: this transaction only sees rows in the caller's area (one statement, which reaches
+    # RLS second wall: this transaction only sees rows in the caller's area (SET LOCAL, which reaches
     # the Citus workers too); the statement timeout is a setting of the API's connections (main.py).
-    await set_area_scope(session, scope_pattern(principal))
+    # Users' rows (`app_user`) only for those who administer users, in their area.
+    scope = scope_pattern(principal)
+    await set_area_scope(session, scope, user_scope=scope if allowed(principal.role, Perm.user_read) else "")
     return principal
 
 

@@ -14,7 +14,7 @@ from fupin import logs
 from fupin.auth.cache import AuthCache
 from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.jobs import job_dumps, job_loads
-from fupin.settings import Settings, get_settings
+from fupin.settings import Settings, get_settings, require_secure
 from fupin_api import metrics, problems, throttle
 from fupin_api.middleware import PlatformMiddleware
 from fupin_api.openapi import install_docs, operation_id
@@ -32,6 +32,7 @@ English (`detail`) and Chinese (`detail_zh`). Money is a decimal string in yuan.
 
 def create_app(settings: Settings | None = None, *, connect_redis: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    require_secure(settings, process="the API")
     logs.configure_structlog()  # handlers are the process's business (asgi.py); this only routes structlog
 
     @asynccontextmanager

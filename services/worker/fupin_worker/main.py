@@ -19,7 +19,7 @@ from fupin import jobs, logs
 from fupin.areas.codes import prefix_of
 from fupin.audit import sealer
 from fupin.db import ALL_AREAS, app_url, make_engine, make_sessionmaker, set_area_scope, unit_of_work
-from fupin.settings import Settings, get_settings
+from fupin.settings import InsecureSettings, Settings, get_settings, require_secure
 from fupin_worker import metrics, runner, sweeper
 
 log = logs.get_logger("fupin.worker")
@@ -45,6 +45,11 @@ def _load_handlers() -> None:
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or get_settings()
     logs.ensure_logging(settings.log_level, fmt=settings.log_format)
+    try:
+        require_secure(settings, process="the worker")
+    except InsecureSettings as exc:
+        log.error("worker.insecure_settings", reason=str(exc))
+        raise
     _load_handlers()
     engine = make_engine(app_url(settings), name="fupin-worker", pool_size=4)
     metrics.POOL.track("worker", engine)

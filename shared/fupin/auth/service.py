@@ -12,7 +12,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import level_of
@@ -91,7 +91,11 @@ async def create_user(
 
 
 async def authenticate(session: AsyncSession, *, settings: Settings, username: str, password: str) -> User:
-    """Check a password; after `login_max_failures` wrong tries the account locks for a while (429)."""
+    """Check a password; after `login_max_failures` wrong tries the account locks for a while (429).
+
+    Row-level security shows a login transaction exactly the named user's row (`fupin.login`), so the
+    failure counter and lockout can be written before anyone is authenticated."""
+    await session.execute(text("SELECT set_config('fupin.login', :u, true)"), {"u": username})
     user = await session.scalar(select(User).where(User.username == username).with_for_update())
     now = datetime.now(UTC)
     if user is None:
@@ -151,13 +155,13 @@ def decode_token(token: str, *, settings: Settings) -> tuple[uuid.UUID, Any]:
         raise _invalid_token() from None
 
 
+_USER_AUTH = text("SELECT username, role, area_code, active, token_version FROM fupin_user_auth(:id)")
+
+
 async def load_auth(session: AsyncSession, user_id: uuid.UUID) -> UserAuth | None:
-    # Columns, not an ORM load (performance.md rule 6).
-    row = (
-        await session.execute(
-            select(User.username, User.role, User.area_code, User.active, User.token_version).where(User.id == user_id)
-        )
-    ).first()
+    """What a token is checked against, before any scope exists: app_user rows are visible to user
+    administrators only, so this reads through the SECURITY DEFINER `fupin_user_auth` (no password hash)."""
+    row = (await session.execute(_USER_AUTH, {"id": user_id})).first()
     return UserAuth(row.username, row.role, row.area_code, row.active, row.token_version) if row else None
 
 

@@ -67,7 +67,7 @@ WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0
 # One entry per run (its reference is the run's key: one posting per pool and period, forever) ...
 _ENTRY = """
 SELECT CAST(:entry_id AS uuid), 'dividend.pay', CAST(:reference AS text), CAST(:effective_on AS date),
-       CAST(:description AS text), CAST(:run_id AS uuid), CAST(:created_by AS text)
+       CAST(:description AS text), CAST(:run_id AS uuid), CAST(:created_by AS text), CAST(:entries_area AS text)
 WHERE EXISTS (SELECT 1 FROM dividend_payout x WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0)
 """
 
@@ -121,7 +121,7 @@ async def pay_run(session: AsyncSession, *, run_id: uuid.UUID, run_on: date) -> 
     await ledger.add_entries_from(session, _ENTRY, {
         **params, "reference": run.job_key, "effective_on": run.period_end,
         "description": f"{pool.name} {run.period} 分红", "created_by": run.requested_by,
-    })
+    }, area_code=pool.area_code)
     await ledger.post_lines_from(session, _LINES, {**params, "operator_account": operator.id})
     total, households, persons = (await session.execute(_TOTALS, {**params, "run_on": run_on})).one()
     await session.refresh(run)

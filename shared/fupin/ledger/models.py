@@ -42,6 +42,8 @@ class JournalEntry(UUIDPk, Base):
     reverses_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True), ForeignKey("journal_entry.id"))
     run_id: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True), index=True)
     created_by: Mapped[str] = mapped_column(String(64), default="system")
+    # The smallest area holding all its lines' accounts (`fupin_common_area`): row-level security.
+    area_code: Mapped[str] = mapped_column(String(12), index=True)
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -58,3 +60,5 @@ class JournalLine(Base):
     account_id: Mapped[uuid.UUID] = mapped_column(PgUUID(as_uuid=True), ForeignKey("ledger_account.id"), index=True)
     debit: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     credit: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    # The account's area, written by `fupin_ledger_post_lines`: row-level security without a join.
+    area_code: Mapped[str] = mapped_column(String(12), index=True)

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Text, cast, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,12 +88,18 @@ async def post(
     exists = await session.scalar(select(JournalEntry.id).where(JournalEntry.reference == reference))
     if exists is not None:
         raise Conflict("ledger.duplicate_reference", f"{reference} was already posted", f"{reference} 已记账")
-    entry = JournalEntry(
-        id=uuid.uuid4(), kind=kind, reference=reference, effective_on=effective_on, description=description,
-        created_by=created_by, run_id=run_id, reverses_id=reverses_id,
+    # The entry's area (row-level security) is the smallest area holding all its accounts, computed in
+    # the insert itself; an account outside the caller's scope is not seen here and the lines are refused.
+    area = (
+        select(func.fupin_common_area(func.array_agg(cast(LedgerAccount.area_code, Text))))
+        .where(LedgerAccount.id.in_({ln.account_id for ln in lines}))
+        .scalar_subquery()
     )
-    session.add(entry)
-    await session.flush()
+    entry = await session.scalar(insert(JournalEntry).values(
+        id=uuid.uuid4(), kind=kind, reference=reference, effective_on=effective_on, description=description,
+        created_by=created_by, run_id=run_id, reverses_id=reverses_id, area_code=area,
+    ).returning(JournalEntry))
+    assert entry is not None
     await session.execute(_POST_ARRAYS, {
         "e": [entry.id] * len(lines), "a": [ln.account_id for ln in lines], "d": [ln.debit for ln in lines],
         "c": [ln.credit for ln in lines],
@@ -116,13 +122,15 @@ async def post_lines_from(session: AsyncSession, lines_sql: str, params: dict[st
     return int(n or 0)
 
 
-async def add_entries_from(session: AsyncSession, entries_sql: str, params: dict[str, Any]) -> int:
+async def add_entries_from(session: AsyncSession, entries_sql: str, params: dict[str, Any], *, area_code: str) -> int:
     """Insert the entry headers `entries_sql` selects (id, kind, reference, effective_on, description, run_id,
-    created_by); their lines follow through `post_lines_from`. A reference already posted fails the statement."""
+    created_by, and `:entries_area` last); their lines follow through `post_lines_from`. A reference already
+    posted fails the statement. `area_code` (bound as `entries_area`) is an area holding every account of
+    these entries, e.g. the run's county: the entries' row-level security."""
     result = await session.execute(text(
-        "INSERT INTO journal_entry (id, kind, reference, effective_on, description, run_id, created_by) "
+        "INSERT INTO journal_entry (id, kind, reference, effective_on, description, run_id, created_by, area_code) "
         f"{entries_sql}"
-    ), params)
+    ), {**params, "entries_area": area_code})
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -221,7 +221,9 @@ class BankClientSecret(UUIDPk, Base):
     __tablename__ = "bank_client_secret"
 
     client_id: Mapped[str] = mapped_column(String(64), ForeignKey("bank_client.client_id"), index=True)
+    # `fupin.secretbox` ciphertext under `bank_secret_key`, never the secret itself.
     secret: Mapped[str] = mapped_column(String(200))
+    area_code: Mapped[str] = mapped_column(String(12))  # the client's, for row-level security
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

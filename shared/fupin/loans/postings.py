@@ -6,16 +6,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Text, bindparam, cast, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin import secretbox
 from fupin.areas.scope import in_scope, scoped, visible
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
@@ -34,7 +36,9 @@ from fupin.loans.models import (
     LoanRepayment,
 )
 from fupin.loans.schemas import BankEvent, BankEventResult
+from fupin.settings import get_settings
 
+log = logging.getLogger("fupin.bank")
 WINDOW_SECONDS = 300
 
 
@@ -48,6 +52,24 @@ def add_months(day: date, months: int) -> date:
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+_CREDENTIALS = text(
+    "SELECT institution_code, area_code, active, secrets FROM fupin_bank_credentials(:c, CAST(:now AS timestamptz))"
+)
+
+
+def _open_secrets(client_id: str, stored: list[str], key: str | None) -> list[str]:
+    """The clear secrets; one that does not open (another key, or altered) is skipped and logged, so the
+    signature is refused rather than the request failing with a 500."""
+    key = key if key is not None else get_settings().bank_secret_key
+    opened = []
+    for item in stored:
+        try:
+            opened.append(secretbox.unseal(item, client_id=client_id, key=key))
+        except secretbox.SecretUnreadable:
+            log.error("a stored secret of bank client %s does not open with bank_secret_key", client_id)
+    return opened
 
 
 def _bad() -> Unauthorized:
@@ -77,10 +99,11 @@ class SignedBody:
 
 async def open_signed(
     session: AsyncSession, *, client_id: str | None, timestamp: str | None, signature: str | None,
-    now: datetime | None = None,
+    now: datetime | None = None, key: str | None = None,
 ) -> tuple[BankClient, Principal, SignedBody]:
     """Check the signing headers and the ±300 s clock window; the body is checked by the returned
-    `SignedBody` (feed it the raw bytes, then `verify()`) against every currently valid secret."""
+    `SignedBody` (feed it the raw bytes, then `verify()`) against every currently valid secret — two
+    while a rotation's overlap lasts, one after. `key` decrypts them (default: `bank_secret_key`)."""
     if not client_id or not timestamp or not signature:
         raise _bad()
     now = now or datetime.now(UTC)
@@ -90,12 +113,14 @@ async def open_signed(
         raise _bad() from None
     if abs(now.timestamp() - ts) > WINDOW_SECONDS:
         raise Unauthorized("bank.stale_timestamp", "timestamp outside the 5-minute window", "时间戳超出5分钟窗口")
-    client = await session.get(BankClient, client_id)
-    if client is None or not client.active:
+    # No scope exists yet and bank clients are area-scoped: the client and its secrets valid now come
+    # from the SECURITY DEFINER `fupin_bank_credentials`, in one round trip, still encrypted.
+    row = (await session.execute(_CREDENTIALS, {"c": client_id, "now": now})).first()
+    if row is None or not row.active:
         raise _bad()
-    valid = (await session.scalars(select(BankClientSecret.secret).where(
-        BankClientSecret.client_id == client_id, BankClientSecret.valid_from <= now,
-        or_(BankClientSecret.valid_until.is_(None), BankClientSecret.valid_until > now)))).all()
+    client = BankClient(client_id=client_id, institution_code=row.institution_code, area_code=row.area_code,
+                        active=row.active)
+    valid = _open_secrets(client_id, row.secrets, key)
     offered = [s.strip() for s in signature.replace(",", " ").split() if s.strip()]
     principal = Principal(user_id=None, username=f"bank:{client.client_id}", role=Role.bank,
                           area_code=client.area_code)
@@ -104,12 +129,12 @@ async def open_signed(
 
 async def authenticate(
     session: AsyncSession, *, client_id: str | None, timestamp: str | None, signature: str | None, body: bytes,
-    now: datetime | None = None,
+    now: datetime | None = None, key: str | None = None,
 ) -> tuple[BankClient, Principal]:
     """Verify `X-Fupin-Signature` (one or more hex HMAC-SHA256 of f"{timestamp}.{body}", space or comma
     separated during rotation) against the client's currently valid secrets; ±300 s clock window."""
     client, principal, check = await open_signed(session, client_id=client_id, timestamp=timestamp,
-                                                 signature=signature, now=now)
+                                                 signature=signature, now=now, key=key)
     check.update(body)
     check.verify()
     return client, principal
@@ -496,13 +521,24 @@ async def post_events(
 
 
 async def create_client(session: AsyncSession, *, client_id: str, institution_code: str, area_code: str,
-                        secret: str) -> BankClient:
+                        secret: str, key: str | None = None) -> BankClient:
+    """The client and its first secret, stored encrypted under `key` (default: `bank_secret_key`)."""
     client = BankClient(client_id=client_id, institution_code=institution_code, area_code=area_code)
     session.add(client)
     await session.flush()
-    session.add(BankClientSecret(client_id=client_id, secret=secret))
+    session.add(_secret_row(client, secret, key=key))
     await session.flush()
     return client
+
+
+def _secret_row(client: BankClient, secret: str, *, key: str | None, valid_from: datetime | None = None
+                ) -> BankClientSecret:
+    key = key if key is not None else get_settings().bank_secret_key
+    row = BankClientSecret(client_id=client.client_id, area_code=client.area_code,
+                           secret=secretbox.seal(secret, client_id=client.client_id, key=key))
+    if valid_from is not None:  # else the database's now()
+        row.valid_from = valid_from
+    return row
 
 
 async def register_client(session: AsyncSession, *, principal: Principal, client_id: str, institution_code: str,
@@ -520,8 +556,8 @@ async def register_client(session: AsyncSession, *, principal: Principal, client
     return client, secret
 
 
-async def rotate_secret(session: AsyncSession, *, principal: Principal, client_id: str, overlap_hours: int
-                        ) -> tuple[BankClient, str, datetime]:
+async def rotate_secret(session: AsyncSession, *, principal: Principal, client_id: str, overlap_hours: int,
+                        key: str | None = None) -> tuple[BankClient, str, datetime]:
     """Add a new secret; the current ones stay valid for `overlap_hours`, then only the new one signs."""
     client = await session.get(BankClient, client_id, with_for_update=True)
     if client is None or not visible(principal, client.area_code):
@@ -532,7 +568,7 @@ async def rotate_secret(session: AsyncSession, *, principal: Principal, client_i
         BankClientSecret.client_id == client_id,
         or_(BankClientSecret.valid_until.is_(None), BankClientSecret.valid_until > until)).values(valid_until=until))
     secret = secrets.token_hex(32)
-    session.add(BankClientSecret(client_id=client_id, secret=secret, valid_from=now))
+    session.add(_secret_row(client, secret, key=key, valid_from=now))
     await session.flush()
     await audit.record(session, principal, action="bank.client.rotate", entity="bank_client", entity_id=client_id,
                        area_code=client.area_code, after={"old_valid_until": until})

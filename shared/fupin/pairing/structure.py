@@ -14,7 +14,7 @@ from fupin.areas.codes import Level, county_of, level_of
 from fupin.areas.models import Area
 from fupin.areas.scope import scoped, visible
 from fupin.audit import service as audit
-from fupin.auth.models import User
+from fupin.auth import service as auth_service
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
 from fupin.errors import Conflict, RuleViolation, not_found
@@ -108,7 +108,8 @@ async def create_cadre(
 ) -> Cadre:
     unit = await _writable_unit(session, principal, unit_id)
     if user_id is not None:
-        user = await session.get(User, user_id)
+        # Through fupin_user_auth: app_user rows are visible to user administrators only.
+        user = await auth_service.load_auth(session, user_id)
         if user is None or user.area_code[:6] != unit.area_code[:6]:
             raise not_found("user")
         if user.role != Role.cadre.value:

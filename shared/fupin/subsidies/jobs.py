@@ -188,7 +188,8 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
                 returns.append((coop, advance))
     # 3. the payouts' entries, then all their lines in one call (the ledger checks them and moves balances)
     await ledger.add_entries_from(session, sql.ENTRIES,
-                                  {**ids, "paid_on": paid_on, "description": f"贴息兑付 {q}", "created_by": "subsidy"})
+                                  {**ids, "paid_on": paid_on, "description": f"贴息兑付 {q}", "created_by": "subsidy"},
+                                  area_code=county)
     await ledger.post_lines_from(session, sql.LINES, ids)
     # 4. the unused advance goes back to the township finance office
     returned = ZERO

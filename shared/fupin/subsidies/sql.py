@@ -87,7 +87,7 @@ GROUP BY source_code, entry_id, coop_code ORDER BY source_code"""
 # Entry headers and lines for ledger.add_entries_from / post_lines_from: one entry per payer.
 ENTRIES = """
 SELECT entry_id, 'subsidy.settle', 'subsidy.settlement:' || CAST(run_id AS text) || ':' || source_code, :paid_on,
-       :description, run_id, :created_by
+       :description, run_id, :created_by, :entries_area
 FROM subsidy_payout WHERE run_id = :run_id
 GROUP BY entry_id, run_id, source_code"""
 

@@ -7,7 +7,7 @@ Citus coordinator `fupin distribute` distributes these tables by it, co-located 
 `county_code` is not reused: it already holds 12-digit county area codes in several domains.
 
 Revision ID: citus0100
-Revises: trustb0100
+Revises: trusta0100
 Create Date: 2026-12-01 17:00:00
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = 'citus0100'
-down_revision: str | Sequence[str] | None = 'trustb0100'
+down_revision: str | Sequence[str] | None = 'trusta0100'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

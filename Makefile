@@ -53,6 +53,7 @@ migrate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.bank
+	$(BIN)/python -m bench.documents
 
 clean:
 	rm -rf $(VENV) .data

@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from bench.run import (
     KEPT,
     ROOT,
+    SECRET,
     Req,
     _admin,
     admin_url,
@@ -44,11 +45,11 @@ from bench.run import (
     measure,
     plain_dsn,
     server,
+    server_env,
 )
 from fupin.db import make_engine, make_sessionmaker, unit_of_work
 from fupin.migrate import upgrade
 
-SECRET = "bench-secret-" + "x" * 40
 CLIENT = "bench-bank"
 INSTITUTION = "RCC-BENCH"
 
@@ -271,9 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         print(seeded)
         dsn = plain_dsn(owner)
         targets = asyncio.run(_targets(dsn, min(open_loans, 200_000)))
-        env = {"FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_JWT_SECRET": SECRET,
-               "FUPIN_ENVIRONMENT": "production", "FUPIN_AUDIT_CHECKPOINT_KEY": SECRET, "BENCH_DSN": dsn,
-               "FUPIN_BANK_SECRET_KEY": SECRET}
+        env = server_env(owner, BENCH_DSN=dsn)
         with server("bench.floor_app:app", env) as (floor_base, _), server("fupin_api.asgi:app", env) as (api_base, _):
             singles = single_posts(api_base, floor_base, dsn, targets, args.seconds)
             floor_s = asyncio.run(file_floor(dsn, targets, args.file_events))

@@ -133,12 +133,64 @@ async def household_import(ctx: BenchContext) -> str:
     return f"{result.households:,} households, {result.members:,} members ({len(content) // 1024:,} KiB; import {build:.1f} s)"
 
 
+async def household_export(ctx: BenchContext) -> str:
+    """`GET /households/export?format=csv` of the whole province, as the route streams it (the same cursor
+    batches and CSV writer), the bytes counted and dropped; the process's RSS sampled while it runs."""
+    import psutil
+
+    from bench.run import PeakRss
+    from fupin.auth.principal import SYSTEM
+    from fupin.db import make_sessionmaker
+    from fupin.households import importer, queries
+
+    before = psutil.Process().memory_info().rss
+    size = lines = 0
+    with PeakRss(psutil.Process()) as peak:
+        batches = queries.export_batches(make_sessionmaker(ctx.engine), principal=SYSTEM, filters=queries.Filters())
+        async for chunk in importer.roster_csv(batches, SYSTEM.role):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    async with ctx.owner_session() as session:
+        households = await session.scalar(text("SELECT count(*) FROM household"))
+    return (f"{households:,} households, {lines - 1:,} member rows, {size / 2**20:,.1f} MiB CSV; "
+            f"RSS {before / 2**20:,.0f} → peak {peak.peak / 2**20:,.0f} MiB")
+
+
+async def household_export_floor(ctx: BenchContext) -> str:
+    """Floor of the export: PostgreSQL writes the same join as CSV itself (COPY … TO STDOUT), the bytes
+    counted and dropped — no masking, no labels, no Python per row."""
+    import asyncpg
+    from sqlalchemy.util import greenlet_spawn
+
+    size = 0
+
+    async def sink(data: bytes) -> None:
+        nonlocal size
+        size += len(data)
+
+    fairy = await ctx.engine.raw_connection()
+    conn: asyncpg.Connection = fairy.driver_connection
+    try:
+        await conn.copy_from_query(
+            """SELECT h.household_no, h.area_code, h.address, h.category, h.main_cause, h.secondary_causes,
+                      h.income_per_capita, h.family_planning, h.veteran, h.year_identified, m.name, m.id_number,
+                      m.relation, m.labour, m.full_civil_capacity, m.in_school, m.health, m.disability, h.status
+               FROM household h JOIN household_member m ON m.household_id = h.id AND m.active
+               ORDER BY h.area_code, h.household_no, m.relation <> '户主', m.birth_date, m.id""",
+            output=sink, format="csv")
+    finally:
+        await greenlet_spawn(fairy.close)
+    return f"{size / 2**20:,.1f} MiB CSV"
+
+
 JOBS: list[JobBench] = [
     JobBench("repayment rate per township (aggregate SELECT floor)", repayment_rate_query),
     JobBench("assessment: repayment-rate check, every township (run_checks)", repayment_checks),
     JobBench(f"subsidies: quarterly settlement {SETTLEMENT_QUARTER}, every township", subsidy_settlement),
     JobBench("dividends: a year's run of one county pool", dividend_run),
     JobBench("households: .xlsx roster import", household_import),
+    JobBench("households: roster export floor (COPY of the same join to CSV)", household_export_floor),
+    JobBench("households: CSV roster export of the province, streamed (GET /households/export)", household_export),
     JobBench("monitoring: build a medical screening file (preparation, not a measurement)", monitoring.build_file),
     JobBench("monitoring: screening floor, COPY + one INSERT … SELECT of the same rows", monitoring.floor),
     JobBench("monitoring: screening file upload, all or nothing (screening.upload)", monitoring.upload),

@@ -50,6 +50,14 @@ PASSWORD = "bench-password-1"
 SECRET = "bench-secret-" + "x" * 40
 
 
+def server_env(owner: str, **extra: str) -> dict[str, str]:
+    """The environment of a benchmarked server: production settings (as deployed), so the keys the server
+    refuses to start without outside development are given strong values; no Redis (jobs are not timed)."""
+    return {"FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_ENVIRONMENT": "production",
+            "FUPIN_JWT_SECRET": SECRET, "FUPIN_BANK_SECRET_KEY": SECRET, "FUPIN_AUDIT_CHECKPOINT_KEY": SECRET,
+            **extra}
+
+
 @dataclass(frozen=True)
 class Req:
     method: str
@@ -277,11 +285,16 @@ def _pythonpath() -> str:
 def server(app: str, env: dict[str, str]) -> Iterator[tuple[str, psutil.Process]]:
     port = free_port()
     full = {**os.environ, **env, "PYTHONPATH": _pythonpath()}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-         "--log-level", "warning"],
-        env=full, cwd=ROOT,
-    )
+    # The app's JSON lines (one access line per request) go to a file, as a log collector would take them,
+    # not through this process's terminal: a slow console would throttle the server it measures.
+    logs = ROOT / "bench" / ".work"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{app.split(':')[0]}.log", "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+             "--log-level", "warning"],
+            env=full, cwd=ROOT, stdout=out,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -476,6 +489,9 @@ ROUTE_GOALS = {
     "GET /households?area={village}&limit=50 (page of 50)": (0.3, 250.0),
     "GET /areas?level=village&limit=50 (page of 50)": (0.3, 250.0),
 }
+EXPORT_JOB = "households: CSV roster export of the province, streamed (GET /households/export)"
+EXPORT_FLOOR = "households: roster export floor (COPY of the same join to CSV)"
+FLOOR_NAMES = {"repayment rate per township (aggregate SELECT floor)": "bare aggregate"}
 JOB_GOALS = {  # job: (its floor in the same run, the largest ratio allowed)
     "assessment: repayment-rate check, every township (run_checks)":
         ("repayment rate per township (aggregate SELECT floor)", 1.5),
@@ -497,8 +513,16 @@ def _goal_rows(results: list[Result], jobs: list[tuple[str, float, str]]) -> lis
         if name in seconds and floor in seconds and seconds[floor] > 0:
             ratio = seconds[name] / seconds[floor]
             met = "met" if ratio <= most else "MISSED"
-            out.append(f"| {name} | {seconds[name]:.2f} s | {seconds[floor]:.2f} s (bare aggregate) | {ratio:.2f}× "
-                       f"| ≤ {most}×: {met} |")
+            out.append(f"| {name} | {seconds[name]:.2f} s | {seconds[floor]:.2f} s ({FLOOR_NAMES.get(floor, floor)}) "
+                       f"| {ratio:.2f}× | ≤ {most}×: {met} |")
+    export = next((j for j in jobs if j[0] == EXPORT_JOB), None)
+    if export is not None and EXPORT_FLOOR in seconds and seconds[EXPORT_FLOOR] > 0:
+        peak = re.search(r"peak ([\d,]+) MiB", export[2])
+        mib = int(peak.group(1).replace(",", "")) if peak else 0
+        met = "met" if peak and mib <= 300 else "MISSED"
+        out.append(f"| {EXPORT_JOB} | {export[1]:.2f} s, peak RSS {mib:,} MiB | {seconds[EXPORT_FLOOR]:.2f} s (COPY of "
+                   f"the same join) | {export[1] / seconds[EXPORT_FLOOR]:.2f}× | streamed, peak RSS ≤ 300 MiB, time "
+                   f"reported: {met} |")
     return out
 
 
@@ -551,11 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeding {name}: {args.townships} townships, {args.households} households, {args.loans} loans")
         ctx, seeded, pg_version = asyncio.run(seed(owner, args))
         print(seeded)
-        env = {
-            "FUPIN_DATABASE_URL": owner, "FUPIN_REDIS_URL": "", "FUPIN_JWT_SECRET": SECRET,
-            "FUPIN_JWT_TTL_SECONDS": "3600", "FUPIN_ENVIRONMENT": "production", "BENCH_DSN": plain_dsn(owner),
-            "FUPIN_BANK_SECRET_KEY": SECRET, "FUPIN_AUDIT_CHECKPOINT_KEY": SECRET,
-        }
+        env = server_env(owner, FUPIN_JWT_TTL_SECONDS="3600", BENCH_DSN=plain_dsn(owner))
         results: list[Result] = []
         rss: dict[str, int] = {}
         with server("bench.floor_app:app", env) as (floor_base, _), server("fupin_api.asgi:app", env) as (api_base, api):

@@ -142,6 +142,10 @@ PLACEMENT: dict[str, Placement] = {
     "audit_chain_head": Distributed(column="county_code", source=None),
     "audit_checkpoint": Distributed(column="county_code", source=None),
     "access_denial": Distributed(column="county_code", source=None),
+    "document": _DIST,
+    "idempotency_key": _DIST,
+    "archive_requirement": _POLICY,
+    "village_location": _DIRECTORY,
 }
 
 # What each dropped trigger guarded, and what guards it on the cluster.

@@ -13,8 +13,7 @@ RFC 3339 with `Z`), so the JSON equals the ORM path's byte for byte in content.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import asyncpg
@@ -103,31 +102,52 @@ async def fetch_statement(conn: asyncpg.Connection, stmt: ClauseElement) -> list
     return list(await conn.fetch(str(compiled), *args))
 
 
-@asynccontextmanager
-async def read_transaction(engine: AsyncEngine, *, scope: str, timeout_ms: int) -> AsyncIterator[asyncpg.Connection]:
+class read_transaction:
     """A read-only transaction scoped to `scope` (an RLS pattern from `scope_pattern`) on a pooled
     connection; committed on exit, rolled back (or the connection discarded) on error. Database errors
     leave as `DBAPIError`, like the ORM path's, so the API answers them the same way (503 when the
-    database is gone)."""
-    begin = (f"BEGIN READ ONLY; SET LOCAL fupin.scope = '{checked_pattern(scope)}'; "
-             f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-    try:
-        fairy = await engine.raw_connection()
-    except Exception as error:  # a pool timeout stays what it is (503 service.busy)
-        if _from_database(engine, error):
-            raise _wrapped(error, begin) from error
-        raise
-    conn: asyncpg.Connection = fairy.driver_connection
-    try:
-        await conn.execute(begin)
-        yield conn
-        await conn.execute("COMMIT")
-    except BaseException as error:
-        await _discard_or_reset(fairy, conn, error)
-        if _from_database(engine, error):
-            raise _wrapped(error, begin, invalidated=conn.is_closed()) from error
-        raise
-    await greenlet_spawn(fairy.close)
+    database is gone). A class rather than an `@asynccontextmanager`: it runs twice per hot request,
+    and the generator machinery cost more than its body."""
+
+    __slots__ = ("_begin", "_conn", "_engine", "_fairy")
+
+    def __init__(self, engine: AsyncEngine, *, scope: str, timeout_ms: int) -> None:
+        self._engine = engine
+        self._begin = (f"BEGIN READ ONLY; SET LOCAL fupin.scope = '{checked_pattern(scope)}'; "
+                       f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        try:
+            self._fairy = await self._engine.raw_connection()
+        except Exception as error:  # a pool timeout stays what it is (503 service.busy)
+            if _from_database(self._engine, error):
+                raise _wrapped(error, self._begin) from error
+            raise
+        self._conn = conn = cast(asyncpg.Connection, self._fairy.driver_connection)
+        try:
+            await conn.execute(self._begin)
+        except BaseException as error:
+            await self._failed(error)
+        return conn
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
+        if exc is None:
+            try:
+                await self._conn.execute("COMMIT")
+            except BaseException as error:
+                await self._failed(error)
+            await greenlet_spawn(self._fairy.close)
+            return
+        await self._failed(exc, reraise=False)
+
+    async def _failed(self, error: BaseException, *, reraise: bool = True) -> None:
+        """Give the connection back clean or discard it, then let `error` leave as the API expects it."""
+        conn = self._conn
+        await _discard_or_reset(self._fairy, conn, error)
+        if _from_database(self._engine, error):
+            raise _wrapped(error, self._begin, invalidated=conn.is_closed()) from error
+        if reraise:
+            raise error
 
 
 def _from_database(engine: AsyncEngine, error: BaseException) -> bool:

@@ -7,7 +7,9 @@ from fupin.audit import models as _audit  # noqa: F401
 from fupin.auth import models as _auth  # noqa: F401
 from fupin.base import Base
 from fupin.dividends import models as _dividends  # noqa: F401
+from fupin.documents import models as _documents  # noqa: F401
 from fupin.households import models as _households  # noqa: F401
+from fupin.idempotency import models as _idempotency  # noqa: F401
 from fupin.ledger import models as _ledger  # noqa: F401
 from fupin.loans import models as _loans  # noqa: F401
 from fupin.monitoring import models as _monitoring  # noqa: F401

@@ -1,10 +1,10 @@
-"""Base for API shapes: Decimal travels as a string, datetimes are timezone-aware, pages use cursors."""
+"""Base for API shapes (money and dates: `fupin.money`): Decimal travels as a string, datetimes are timezone-aware, pages use cursors."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -14,15 +14,9 @@ class FupinSchema(BaseModel):
 
 
 class Page(BaseModel, Generic[T]):
+    """The one list envelope: a page of `items` and the cursor of the next page (null on the last one)."""
+
     items: list[T]
-    next_cursor: str | None = None
+    next_cursor: str | None = Field(None, description="Pass as `?cursor=` (same filters and sort) for the next page; "
+                                                      "null on the last page")
 
-
-def reject_float(value: Any) -> Any:
-    """Money and rates arrive as decimal strings (or integers): a JSON float cannot be exact."""
-    if isinstance(value, float | bool):
-        raise ValueError('amounts and rates are decimal strings such as "20000.00", never JSON floats')
-    return value
-
-
-NoFloat = BeforeValidator(reject_float)

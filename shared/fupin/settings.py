@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
@@ -104,6 +105,32 @@ class Settings(BaseSettings):
     audit_seal_interval_seconds: int = Field(
         5, description="How often the worker seals new audit rows into their county chains (seal lag bound)."
     )
+    idempotency_key_hours: int = Field(
+        168, ge=1,
+        description="How long a write's Idempotency-Key and its stored answer are kept (7 days: phones that "
+        "sync in the evening and banks retry over days). A key reused after that runs the request again.",
+    )
+    storage_backend: Literal["fs", "s3"] = Field(
+        "fs", description="Where document and photo bytes are kept: fs (files under document_dir) or s3 "
+        "(an S3-compatible bucket: s3_endpoint_url, s3_bucket, s3_access_key, s3_secret_key).",
+    )
+    document_dir: str = Field("", description="fs storage root. Empty: <data_dir>/documents.")
+    s3_endpoint_url: str = Field("", description="S3-compatible endpoint, e.g. https://oss-cn-guiyang.aliyuncs.com "
+                                 "or http://minio:9000. Empty: AWS.")
+    s3_bucket: str = Field("fupin-documents", description="Bucket holding the documents.")
+    s3_prefix: str = Field("", description="Key prefix inside the bucket (e.g. documents/).")
+    s3_access_key: str = Field("", description="S3 access key id (empty: the SDK's default credential chain).")
+    s3_secret_key: str = Field("", description="S3 secret access key.")
+    s3_region: str = Field("us-east-1", description="S3 region name.")
+    document_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Largest document or photo accepted (413 document.too_large beyond).",
+    )
+    thumbnail_px: int = Field(320, ge=32, le=2048, description="Longest side of an image's thumbnail.")
+    evidence_max_km: Decimal = Field(
+        Decimal("3"), gt=0,
+        description="A visit photo whose EXIF location is farther than this from the village is flagged for the "
+        "township (not refused).",
+    )
     timezone: str = Field("Asia/Shanghai", description="Business day and quarter boundaries.")
     api_host: str = Field("127.0.0.1", description="`make run` API bind address.")
     api_port: int = Field(8000, description="`make run` API port.")
@@ -121,6 +148,11 @@ class Settings(BaseSettings):
     )
     worker_metrics_port: int = Field(
         0, description="Port on which the worker serves its own /metrics (0: off)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS), e.g. FUPIN_CORS_ORIGINS='[\"https://fupin.example.gov.cn\"]'. "
+        "Empty: no cross-origin browser access.",
     )
     fault_sleep_seconds: float = Field(
         0.0, description="Test fault hook: the worker sleeps this long inside a job's transaction before committing."

@@ -50,3 +50,14 @@ def to_bytes(wb: Workbook) -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+# An .xlsx sheet holds 1,048,576 rows; with the header row, one fewer data row.
+MAX_DATA_ROWS = 1_048_575
+
+
+def to_file(wb: Workbook) -> str:
+    """Save to a new temporary file and return its path (the caller deletes it)."""
+    with tempfile.NamedTemporaryFile(suffix=".xlsx", dir=_temp_dir(), delete=False) as f:
+        wb.save(f)
+        return f.name

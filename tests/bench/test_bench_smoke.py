@@ -76,3 +76,22 @@ def test_bank_bench_smoke_runs_end_to_end() -> None:
         assert re.search(rf"^\| {conns} \| [\d,]+ \|", report, re.M), report
     assert re.search(r"\| file route total \| [\d.]+ \| [\d.]+× \(goal ≤ 2×\) \|", report)
     assert '"applied": 2000' in report
+
+
+@pytest.mark.slow
+def test_photo_upload_bench_smoke_runs_end_to_end() -> None:
+    out = ROOT / "bench" / ".work" / "results-documents-smoke.md"
+    out.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *(str(ROOT / p) for p in ("shared", "services/api", "services/worker")), env.get("PYTHONPATH", "")]
+    )
+    proc = subprocess.run([sys.executable, "-m", "bench.documents", "--smoke"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = out.read_text(encoding="utf-8")
+    assert "; 0 errors; 40 objects stored" in report
+    assert re.search(r"\| `POST /documents` \| [0-9.]+ \| [0-9.]*[1-9]", report)
+    assert re.search(r"peak [1-9][0-9]*\.", report)
+    name = re.search(r"seeding (fupin_bench_docs_\w+):", proc.stdout).group(1)  # type: ignore[union-attr]
+    asyncio.run(_assert_dropped(name))

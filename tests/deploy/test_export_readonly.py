@@ -53,7 +53,7 @@ from openpyxl import load_workbook
 from fupin.auth.roles import Role
 from fupin.dividends.queries import roster_xlsx
 from fupin.dividends.schemas import PayoutLine, RunDetail
-from fupin.households.importer import write_roster
+from fupin.households.importer import roster_xlsx as household_roster
 from fupin.subsidies.roster_xlsx import to_xlsx
 from fupin.subsidies.schemas import Roster, RosterRow
 
@@ -67,7 +67,15 @@ member = SimpleNamespace(
     name="张三", id_number="52012319900101123X", relation="户主", labour="none", full_civil_capacity=True,
     in_school=False, health="健康", disability=None,
 )
-households = write_roster([(household, member)] * N, Role.county_admin, "xlsx")
+async def _batches():
+    for _ in range(2):  # the export writes batch by batch
+        yield [(household, member)] * (N // 2)
+
+import asyncio
+path = asyncio.run(household_roster(_batches(), Role.county_admin))
+with open(path, "rb") as f:
+    households = f.read()
+os.remove(path)
 
 subsidy_rows = [RosterRow(
     loan_id=uuid.uuid4(), household_id=uuid.uuid4(), head_name="张三", id_number_masked="5201**********123X",

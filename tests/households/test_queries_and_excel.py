@@ -63,7 +63,7 @@ class TestImport:
             ("001", "registered", 2016), ("002", "registered", 2016)]
         assert items[0]["secondary_causes"] == ["lack_capital", "lack_skills"]
         assert items[0]["income_per_capita"] == "2800.50"
-        hist = (await client.get(f"/households/{items[0]['id']}/history", headers=office)).json()
+        hist = (await client.get(f"/households/{items[0]['id']}/history", headers=office)).json()["items"]
         assert [(e["kind"], e["to_status"]) for e in hist] == [("import", "registered")]
 
     async def test_one_bad_row_imports_nothing_and_names_the_row(self, client, owner_sessionmaker, test_settings):
@@ -251,9 +251,10 @@ class TestImportShape:
         assert r.json()["extra"]["errors"][0]["column"] == "身份证号"
 
 
-async def test_an_export_past_the_limit_is_refused_not_cut_short(client, owner_sessionmaker, test_settings,
-                                                                   monkeypatch):
+async def test_an_xlsx_export_past_a_sheet_is_refused_and_csv_streams_every_row(client, owner_sessionmaker,
+                                                                              test_settings, monkeypatch):
     from fupin.auth.roles import Role
+    from fupin.households import queries
     from fupin_api.routes import households as routes
     from tests.factories import new_county, token_for
     from tests.households.factories import household_body
@@ -261,12 +262,35 @@ async def test_an_export_past_the_limit_is_refused_not_cut_short(client, owner_s
     county = await new_county(owner_sessionmaker, townships=1, villages=1)
     village = county.villages[county.townships[0]][0]
     writer = await token_for(owner_sessionmaker, test_settings, role=Role.village_committee, area_code=village)
-    for _ in range(2):
+    for _ in range(3):
         assert (await client.post("/households", headers=writer, json=household_body(village))).status_code == 201
     hdr = await token_for(owner_sessionmaker, test_settings, role=Role.poverty_office, area_code=county.code)
-    monkeypatch.setattr(routes, "EXPORT_LIMIT", 1)
-    r = await client.get("/households/export", headers=hdr, params={"area": village, "format": "csv"})
+    params = {"area": village}
+    whole = await client.get("/households/export", headers=hdr, params={**params, "format": "csv"})
+    assert whole.status_code == 200
+    lines = whole.content.decode("utf-8-sig").splitlines()
+    members = len(lines) - 1
+    assert members >= 3
+    # read two rows per fetch: the same file, streamed in several chunks
+    monkeypatch.setattr(queries, "EXPORT_BATCH", 2)
+    chunks = []
+    async with client.stream("GET", "/households/export", headers=hdr, params={**params, "format": "csv"}) as r:
+        assert r.status_code == 200
+        chunks = [c async for c in r.aiter_raw()]
+    assert b"".join(chunks).decode("utf-8-sig").splitlines() == lines
+    # an .xlsx sheet has a ceiling: past it the export is refused, never cut short; CSV has none
+    monkeypatch.setattr(routes, "XLSX_ROW_LIMIT", members - 1)
+    r = await client.get("/households/export", headers=hdr, params=params)
     assert r.status_code == 413
     assert r.json()["code"] == "export.too_large"
-    monkeypatch.setattr(routes, "EXPORT_LIMIT", 2)
-    assert (await client.get("/households/export", headers=hdr, params={"area": village, "format": "csv"})).status_code == 200
+    assert r.json()["extra"]["limit"] == members - 1
+    csv_again = await client.get("/households/export", headers=hdr, params={**params, "format": "csv"})
+    assert csv_again.content.decode("utf-8-sig").splitlines() == lines
+    monkeypatch.setattr(routes, "XLSX_ROW_LIMIT", members)
+    full = await client.get("/households/export", headers=hdr, params=params)
+    assert full.status_code == 200
+    assert len(list(load_workbook(io.BytesIO(full.content)).active.iter_rows())) == members + 1
+    # outside the caller's area: 404 before anything is streamed
+    other = await new_county(owner_sessionmaker, townships=1, villages=1)
+    r = await client.get("/households/export", headers=hdr, params={"area": other.code, "format": "csv"})
+    assert r.status_code == 404

@@ -69,7 +69,7 @@ class TestWorkflow:
         got = (await client.get(f"/households/{h['id']}", headers=office)).json()
         assert got["status"] == "registered"
         assert got["year_identified"] == 2026
-        steps = (await client.get(f"/households/{h['id']}/transitions", headers=office)).json()
+        steps = (await client.get(f"/households/{h['id']}/transitions", headers=office)).json()["items"]
         assert [s["to_status"] for s in steps] == ["applied", *(s for s, _, _ in STEPS)]
         assert [s["from_status"] for s in steps][1:] == ["applied", *(s for s, _, _ in STEPS[:-1])]
         vr = steps[2]
@@ -259,7 +259,7 @@ class TestHistory:
                               json=[member("子女", name="张小", born=date(2010, 9, 1), in_school=True)])
         assert r.status_code == 201
         assert len(r.json()["members"]) == 3
-        kinds = [e["kind"] for e in (await client.get(f"/households/{h['id']}/history", headers=vc)).json()]
+        kinds = [e["kind"] for e in (await client.get(f"/households/{h['id']}/history", headers=vc)).json()["items"]]
         assert kinds == ["transition", "update", "member"]
 
     async def test_app_role_cannot_update_or_delete_history(self, client, owner_sessionmaker, app_sessionmaker,

@@ -125,7 +125,7 @@ class TestWorkflow:
         await to_assessed(client, world, app["id"])
         r = await step(client, world, app["id"], "approve", R.credit_coop, "2026-10-13")
         assert r.status_code == 201, r.text
-        steps = (await client.get(f"/loan-applications/{app['id']}/steps", headers=world.h[R.village_committee])).json()
+        steps = (await client.get(f"/loan-applications/{app['id']}/steps", headers=world.h[R.village_committee])).json()["items"]
         assert [s["step"] for s in steps] == ["submit", "village_review", "station_recommend", "coop_assess", "approve"]
         assert steps[1]["role"] == "village_committee"
         assert steps[1]["opinion"] == "同意"
@@ -188,7 +188,7 @@ class TestWorkflow:
         r = await step(client, world, ids[1], "approve", R.credit_coop, "2026-10-13")
         assert r.status_code == 422
         assert r.json()["code"] == "loan.quota_exceeded"
-        q = (await client.get("/loan-quotas", headers=world.h[R.township_station], params={"year": 2026})).json()
+        q = (await client.get("/loan-quotas", headers=world.h[R.township_station], params={"year": 2026})).json()["items"]
         assert q == [{"township_code": world.township, "year": 2026, "amount": "15000.00", "used": "10000.00",
                       "remaining": "5000.00"}]
 

@@ -113,7 +113,7 @@ class TestClaim:
         mh = (await client.get(f"/monitored-households/{mh_id}", headers=world.h[R.poverty_office])).json()
         assert mh["cadre_id"] == cadre
         measures = (await client.get(f"/monitored-households/{mh_id}/measures",
-                                     headers=world.h[R.village_committee])).json()
+                                     headers=world.h[R.village_committee])).json()["items"]
         assert [(m["kind"], m["amount"], m["claim_id"], m["status"], m["cadre_id"]) for m in measures] == [
             ("insurance", "181209.09", claim["id"], "done", cadre)]
 

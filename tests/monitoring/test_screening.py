@@ -105,7 +105,7 @@ class TestMedicalFile:
             ("attached", opened["monitored_household_id"]), ("warning", mh_id)]
         mh = (await client.get(f"/monitored-households/{mh_id}", headers=world.h[R.poverty_office])).json()
         assert (mh["status"], mh["cycle"], mh["closed_on"], mh["decided_on"]) == ("warned", 2, None, None)
-        history = (await client.get(f"/monitored-households/{mh_id}/steps", headers=world.h[R.poverty_office])).json()
+        history = (await client.get(f"/monitored-households/{mh_id}/steps", headers=world.h[R.poverty_office])).json()["items"]
         assert [(h["cycle"], h["step"], h["from_status"]) for h in history][-1] == (2, "open", "dismissed")
 
     async def test_households_outside_the_registry_are_matched_too(self, client, world):

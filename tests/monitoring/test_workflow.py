@@ -93,7 +93,7 @@ class TestSteps:
         assert d["details"] == {"decided_late": False, "measure_due_on": "2026-11-12"}
         mh = await _household(client, world, mh_id)
         assert (mh["status"], mh["decided_on"], mh["income_per_capita"]) == ("monitored", "2026-10-22", "5999.99")
-        history = (await client.get(f"/monitored-households/{mh_id}/steps", headers=world.h[R.village_committee])).json()
+        history = (await client.get(f"/monitored-households/{mh_id}/steps", headers=world.h[R.village_committee])).json()["items"]
         assert [s["step"] for s in history] == ["open", "verify", "village_review", "township_check", "decide_monitor"]
         assert [s["role"] for s in history][1:] == ["village_committee", "village_committee", "township_station",
                                                     "poverty_office"]
@@ -209,7 +209,7 @@ class TestElimination:
         # 2026-11-02 (Mon) + 15 working days → 2026-11-23
         assert (mh["status"], mh["cycle"], mh["cause"], mh["decision_due_on"], mh["closed_on"]) == (
             "warned", 2, "accident", "2026-11-23", None)
-        history = (await client.get(f"/monitored-households/{mh_id}/steps", headers=world.h[R.poverty_office])).json()
+        history = (await client.get(f"/monitored-households/{mh_id}/steps", headers=world.h[R.poverty_office])).json()["items"]
         assert [(s["cycle"], s["step"]) for s in history][-2:] == [(1, "decide_elimination"), (2, "open")]
         assert len([s for s in history if s["cycle"] == 1]) == 13
 

@@ -94,7 +94,7 @@ async def test_cap_is_off_by_default_and_applies_from_its_effective_date(client,
     assert body["code"] == "pairing.cadre_at_capacity"
     assert body["extra"] == {"cadre_id": c1, "active": 4, "cap": 3}
     r = await client.get("/pairing-settings", headers=office, params={"county": county.code})
-    assert [s["max_households_per_cadre"] for s in r.json()] == [3]
+    assert [s["max_households_per_cadre"] for s in r.json()["items"]] == [3]
     # the same cadre cannot hold the same household twice at once
     body = await pair(client, office, c1, households[0], start="2026-06-01", status=409)
     assert body["code"] == "pairing.already_paired"

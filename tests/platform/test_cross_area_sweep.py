@@ -54,6 +54,10 @@ VILLAGE_ROLES = (Role.village_committee, Role.cadre)
 # A new route under a known template is covered by itself; a new kind of id needs one line here.
 FIXTURES: dict[str, str] = {
     "/areas/{code}": "SELECT code, code AS area_code FROM area",
+    "/archive/requirements/{county}": "SELECT code AS county, code AS area_code FROM area WHERE level = 'county'",
+    "/archive/village-locations/{village}":
+        "SELECT code AS village, code AS area_code FROM area WHERE level = 'village'",
+    "/documents/{document_id}": "SELECT id AS document_id, area_code FROM document",
     "/loan-townships/{code}": "SELECT code, code AS area_code FROM area WHERE level = 'township'",
     "/bank/clients/{client_id}": "SELECT client_id, area_code FROM bank_client",
     "/bank/loan-event-files/{file_id}": "SELECT id AS file_id, area_code FROM bank_batch",
@@ -184,6 +188,9 @@ async def _extras(owner_sessionmaker, township: str) -> None:
                             format="csv", status="received"))
         await s.execute(new("dividend_run", id=uuid.uuid4(), pool_id=pool, area_code=township, period="sweep",
                             period_start=date(2026, 1, 1), period_end=date(2026, 12, 31), job_key="sweep:div"))
+        await s.execute(new("document", id=uuid.uuid4(), area_code=village, kind="产业照片", target_type="household",
+                            target_id=household, household_id=household, sha256="0" * 64, size=1,
+                            media_type="image/jpeg", filename="sweep.jpg", flags=[]))
         plan = uuid.uuid4()
         await s.execute(new("help_plan", id=plan, area_code=village, household_id=household, year=2026, cadre_id=cadre))
         await s.execute(new("help_measure", id=uuid.uuid4(), area_code=village, plan_id=plan, kind="产业",

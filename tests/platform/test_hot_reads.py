@@ -70,6 +70,41 @@ class TestSameJsonAsTheOrmPath:
         assert hot["next_cursor"] == orm[-1].code
 
 
+    async def test_loan_by_id_with_its_repayments(self, client, owner_sessionmaker, test_settings):
+        from datetime import date
+
+        from fupin.calendar import business_date
+        from fupin.loans import queries as loan_queries
+        from fupin.loans.schemas import LoanDetail, LoanRead, RepaymentRead
+        from tests.assessment.factories import make_loan
+
+        county = await new_county(owner_sessionmaker, townships=2, villages=1)
+        mine, other = (county.villages[t][0] for t in county.townships)
+        today = business_date()
+        loans = [
+            await make_loan(owner_sessionmaker, village=mine, principal="10000.00", due_on=date(today.year + 1, 3, 1),
+                            repayments=[("2500.00", date(today.year, 1, 5)), ("1000.50", date(today.year - 1, 12, 1))]),
+            await make_loan(owner_sessionmaker, village=mine, principal="5000.00", due_on=date(today.year - 1, 6, 1)),
+        ]  # the second is current, past due and owed: shown as overdue
+        theirs = await make_loan(owner_sessionmaker, village=other, principal="1.00", due_on=date(today.year, 1, 1))
+        township = county.townships[0]
+        hdr = await token_for(owner_sessionmaker, test_settings, role=Role.township_station, area_code=township)
+        me = Principal(user_id=uuid.uuid4(), username="t", role=Role.township_station, area_code=township)
+        for loan_id in loans:
+            hot = await client.get(f"/loans/{loan_id}", headers=hdr)
+            assert hot.status_code == 200
+            loan, reps = await _orm(owner_sessionmaker, me, lambda s, p, i=loan_id: loan_queries.get_loan(
+                s, principal=p, loan_id=i))
+            base = LoanRead.model_validate(loan).model_dump()
+            base["status"] = loan_queries.display_status(loan, today)
+            orm = LoanDetail(**base, repayments=[RepaymentRead.model_validate(r) for r in reps])
+            assert hot.json() == json.loads(orm.model_dump_json())
+        assert [r["amount"] for r in (await client.get(f"/loans/{loans[0]}", headers=hdr)).json()["repayments"]] == [
+            "1000.50", "2500.00"]
+        assert (await client.get(f"/loans/{loans[1]}", headers=hdr)).json()["status"] == "overdue"
+        assert (await client.get(f"/loans/{theirs}", headers=hdr)).status_code == 404
+
+
 class TestScopeOnTheHotPath:
     async def test_another_areas_household_is_404_and_rls_hides_it(self, client, owner_sessionmaker, test_settings):
         county = await new_county(owner_sessionmaker, townships=2, villages=1)

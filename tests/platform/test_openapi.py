@@ -55,6 +55,19 @@ def test_committed_openapi_matches_the_app():
     assert committed == render(_app()), "openapi/openapi.json is stale: run `make openapi`"
 
 
+def test_no_route_is_shadowed_by_an_earlier_one():
+    """Routers are included hot reads first (routes/__init__.py): that is only safe while no route can
+    take a request meant for a later one (e.g. `GET /x/{id}` before `GET /x/export`)."""
+    routes = api_routes(_app())
+    shadowed = []
+    for i, later in enumerate(routes):
+        concrete = later.path.replace("{", "p").replace("}", "")
+        shadowed += [f"{earlier.path} takes {later.path}" for earlier in routes[:i]
+                     if earlier.methods & later.methods and earlier.path != later.path
+                     and earlier.path_regex.match(concrete)]
+    assert shadowed == []
+
+
 @pytest.mark.parametrize("route", _api_routes(), ids=lambda r: f"{sorted(r.methods)[0]} {r.path}")
 def test_every_route_is_documented_and_guarded(route: APIRoute):
     assert route.summary, "summary missing"

@@ -125,7 +125,7 @@ class TestLifecycle:
         assert got["status"] == "closed"
         assert got["accepted_on"] == "2026-03-10"
         assert got["acceptance_team"] == "县扶贫办验收组"
-        history = (await client.get(f"/projects/{p['id']}/transitions", headers=station)).json()
+        history = (await client.get(f"/projects/{p['id']}/transitions", headers=station)).json()["items"]
         assert [h["to_status"] for h in history] == [
             "in_library", "approved", "tendering", "in_progress", "completed", "accepted", "closed"
         ]
@@ -149,7 +149,7 @@ class TestLifecycle:
         )
         assert r.json()["code"] == "project.winner_exists"
         assert (await move(client, station, p["id"], "in_progress")).status_code == 201
-        bids = (await client.get(f"/projects/{p['id']}/bids", headers=station)).json()
+        bids = (await client.get(f"/projects/{p['id']}/bids", headers=station)).json()["items"]
         assert [(b["bidder"], b["amount"], b["winner"]) for b in bids] == [
             ("甲公司", "98000.00", False), ("乙公司", "95000.00", True)
         ]
@@ -159,7 +159,7 @@ class TestLifecycle:
         assert r.status_code == 201
         r = await client.post(f"/projects/{p['id']}/progress", headers=station, json={"percent": 80, "reported_on": "2026-05-21"})
         assert r.json()["code"] == "project.progress_backwards"
-        prog = (await client.get(f"/projects/{p['id']}/progress", headers=station)).json()
+        prog = (await client.get(f"/projects/{p['id']}/progress", headers=station)).json()["items"]
         assert [(x["percent"], x["reported_on"]) for x in prog] == [(90, "2026-05-20")]
 
     async def test_suspend_needs_a_reason_and_resumes_only_to_the_prior_state(self, client, owner_sessionmaker, test_settings):
@@ -345,7 +345,7 @@ class TestAreaScope:
         r = await move(client, other, p["id"], "in_library")
         assert r.status_code == 404
         assert (await client.get("/projects", headers=other)).json()["items"] == []
-        assert (await client.get("/reports/project-funds", headers=other)).json() == []
+        assert (await client.get("/reports/project-funds", headers=other)).json() == {"items": [], "next_cursor": None}
         assert (await client.get(f"/households/{hid}/projects", headers=other)).status_code == 404
         r = await client.post("/projects", headers=other, json={
             "name": "x", "kind": "文化", "year": 2026, "department": "d", "implementing_unit": "u",
@@ -375,7 +375,7 @@ class TestHouseholdView:
             r = await client.post(f"/projects/{pid}/beneficiaries", headers=admin, json={
                 "households": [{"household_id": str(hid), "kind": kind, "amount": amount}]})
             assert r.status_code == 201, r.text
-        rows = (await client.get(f"/households/{hid}/projects", headers=admin)).json()
+        rows = (await client.get(f"/households/{hid}/projects", headers=admin)).json()["items"]
         assert [(r["name"], r["benefit_kind"], r["amount"]) for r in rows] == [
             ("组组通道路", "infrastructure", "0.00"), ("藏香猪代养", "dividends", "1000.00")
         ]
@@ -383,7 +383,7 @@ class TestHouseholdView:
         assert b_read["villages"] == [village]
         assert b_read["townships"] == [t1]
         # the township station sees its own project; the county's is outside its scope
-        rows = (await client.get(f"/households/{hid}/projects", headers=station)).json()
+        rows = (await client.get(f"/households/{hid}/projects", headers=station)).json()["items"]
         assert [r["name"] for r in rows] == ["藏香猪代养"]
         # the library of the township includes the county project covering it, for the county
         lib = (await client.get("/projects", headers=admin, params={"area_code": t1})).json()["items"]

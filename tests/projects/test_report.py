@@ -41,7 +41,7 @@ class TestFundUtilisationReport:
         async def report(**params):
             r = await client.get("/reports/project-funds", headers=admin, params=params)
             assert r.status_code == 200, r.text
-            return r.json()
+            return r.json()["items"]
 
         rows = await report(year=2026, group_by="project_source")
         got = {(r["project_id"], r["source"]): (r["budget"], r["allocated"], r["disbursed"], r["used_pct"]) for r in rows}

@@ -21,11 +21,14 @@ from fupin.auth.cache import AuthCache
 from fupin.auth.permissions import Perm, allowed, require
 from fupin.auth.principal import Principal
 from fupin.db import set_area_scope, unit_of_work
+from fupin.documents.storage import Storage
 from fupin.errors import Unauthorized
 from fupin.settings import Settings
+from fupin_api.idempotency import claim_for, identifies_caller
 
 log = logging.getLogger("fupin.api")
-oauth2 = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+TOKEN_URL = "/auth/token"
+oauth2 = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -35,6 +38,14 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
 
 ENQUEUE_TIMEOUT_SECONDS = 2.0
 
@@ -86,7 +97,8 @@ async def resolve_principal(request: Request, token: str | None, session: AsyncS
     if not token:
         raise Unauthorized("auth.missing_token", "authentication required", "需要登录")
     settings: Settings = request.app.state.settings
-    user_id, version = auth_service.decode_token(token, settings=settings)
+    user_id, version = auth_service.decode_token(token, settings=settings,
+                                                 verified=request.app.state.verified_tokens)
     cache: AuthCache = request.app.state.auth_cache
     user = cache.get(user_id)
     if user is None:
@@ -102,6 +114,7 @@ async def resolve_principal(request: Request, token: str | None, session: AsyncS
     return principal
 
 
+@identifies_caller
 async def get_principal(
     request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> Principal:
@@ -111,6 +124,7 @@ async def get_principal(
     # Users' rows (`app_user`) only for those who administer users, in their area.
     scope = scope_pattern(principal)
     await set_area_scope(session, scope, user_scope=scope if allowed(principal.role, Perm.user_read) else "")
+    await claim_for(request, session, caller=f"user:{principal.user_id}", area_code=principal.area_code)
     return principal
 
 
@@ -146,14 +160,19 @@ class Reader:
         return fastread.read_transaction(self.engine, scope=scope_pattern(self.principal), timeout_ms=self.timeout_ms)
 
 
-class Read:
-    """Dependency for hot read routes: like `Authorized(perm)`, without opening a session."""
+class Read(OAuth2PasswordBearer):
+    """Dependency for hot read routes: like `Authorized(perm)`, without opening a session.
+
+    It is itself the bearer-token scheme (the same one as `oauth2`, so the OpenAPI document shows the
+    same security requirement) rather than depending on `oauth2`: FastAPI resolves every level of
+    dependencies per request, and this one level less is ~5 % of a hot read's CPU."""
 
     def __init__(self, perm: Perm) -> None:
+        super().__init__(tokenUrl=TOKEN_URL, scheme_name=oauth2.scheme_name, auto_error=False)
         self.perm = perm
 
-    async def __call__(self, request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Reader:
-        principal = await resolve_principal(request, token)
+    async def __call__(self, request: Request) -> Reader:  # type: ignore[override]
+        principal = await resolve_principal(request, await super().__call__(request))
         require(principal.role, self.perm)
         state = request.app.state
         return Reader(principal, state.engine, state.settings.db_statement_timeout_ms)

@@ -19,6 +19,7 @@ from fupin import jobs, logs
 from fupin.areas.codes import prefix_of
 from fupin.audit import sealer
 from fupin.db import ALL_AREAS, app_url, make_engine, make_sessionmaker, set_area_scope, unit_of_work
+from fupin.idempotency import service as idempotency
 from fupin.settings import InsecureSettings, Settings, get_settings, require_secure
 from fupin_worker import metrics, runner, sweeper
 
@@ -148,6 +149,18 @@ async def seal_audit(ctx: dict[str, Any]) -> int:
     return await sealer.seal_pending(sm, key=settings.audit_checkpoint_key, counties=counties)
 
 
+async def purge_idempotency_keys(ctx: dict[str, Any]) -> int:
+    """Delete expired Idempotency-Key rows, a batch per transaction (an expired key is already ignored on
+    read; this only keeps the table small)."""
+    purged = 0
+    while True:
+        async with unit_of_work(ctx["sessionmaker"]) as session:
+            n = await idempotency.purge_expired(session)
+        purged += n
+        if n < idempotency.PURGE_BATCH:
+            return purged
+
+
 _dumps = jobs.job_dumps
 _loads = jobs.job_loads
 
@@ -164,6 +177,7 @@ class WorkerSettings:
     cron_jobs = [
         cron(sweep, minute=_minute, second=_second, unique=True, run_at_startup=False),
         cron(seal_audit, minute=_seal_minute, second=_seal_second, unique=True, run_at_startup=True),
+        cron(purge_idempotency_keys, minute=17, second=0, unique=True, run_at_startup=False),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field
 
-from fupin.schema import FupinSchema, NoFloat
+from fupin.money import RATE_STRING, Day, Money, MoneyIn, rate_schema
+from fupin.schema import FupinSchema
 
-RateIn = Annotated[Decimal, NoFloat, Field(ge=0, le=1, max_digits=9, decimal_places=6)]
-AmountIn = Annotated[Decimal, NoFloat, Field(ge=0, max_digits=14, decimal_places=2)]
+RateIn = Annotated[
+    Decimal, RATE_STRING, Field(ge=0, le=1, max_digits=9, decimal_places=6), rate_schema("0.950000", "≥ 0, ≤ 1"),
+]
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]
 
 
 class RepaymentPolicyCreate(FupinSchema):
     area_code: AreaCode
-    effective_from: date
+    effective_from: Day
     reward_threshold: RateIn = Decimal("0.950000")
     penalty_threshold: RateIn = Decimal("0.900000")
     quota_increase: RateIn = Decimal("0.100000")
@@ -28,7 +30,7 @@ class RepaymentPolicyCreate(FupinSchema):
 class RepaymentPolicyRead(FupinSchema):
     id: uuid.UUID
     area_code: str
-    effective_from: date
+    effective_from: Day
     reward_threshold: Decimal
     penalty_threshold: Decimal
     quota_increase: Decimal
@@ -39,9 +41,9 @@ class RepaymentPolicyRead(FupinSchema):
 
 class RepaymentCheckRequest(FupinSchema):
     area_code: AreaCode  # a county (all its townships) or one township
-    period_start: date
-    period_end: date
-    as_of: date | None = None  # default: the period end, or today if earlier
+    period_start: Day
+    period_end: Day
+    as_of: Day | None = None  # default: the period end, or today if earlier
 
 
 class CheckRunRead(FupinSchema):
@@ -56,11 +58,11 @@ class RepaymentCheckRead(FupinSchema):
     area_code: str
     county_code: str
     kind: str
-    period_start: date
-    period_end: date
-    as_of: date
-    principal_due: Decimal
-    principal_recovered: Decimal
+    period_start: Day
+    period_end: Day
+    as_of: Day
+    principal_due: Money
+    principal_recovered: Money
     rate: Decimal | None
     band: str
     loans_due: int
@@ -78,9 +80,9 @@ class RepaymentCheckRead(FupinSchema):
 class RepaymentCheckLoanRead(FupinSchema):
     loan_id: uuid.UUID
     area_code: str
-    principal: Decimal
-    recovered: Decimal
-    due_on: date
+    principal: Money
+    recovered: Money
+    due_on: Day
     overdue: bool
 
 
@@ -91,20 +93,20 @@ class QuotaProposalRead(FupinSchema):
     year: int
     check_id: uuid.UUID
     band: str
-    current_quota: Decimal | None
-    quota_change: Decimal
-    proposed_quota: Decimal | None
+    current_quota: Money | None
+    quota_change: Decimal = Field(description="Share of the current quota added (+) or cut (−), 6 places", examples=["-0.200000"])
+    proposed_quota: Money | None
     working_funds_eligible: bool
     reward: bool
     status: str
-    confirmed_quota: Decimal | None
+    confirmed_quota: Money | None
     confirmed_by: str | None
     confirmed_at: datetime | None
     created_at: datetime
 
 
 class QuotaConfirm(FupinSchema):
-    quota: AmountIn | None = None  # only when the proposal has no amount, or the office sets its own
+    quota: MoneyIn | None = None  # only when the proposal has no amount, or the office sets its own
 
 
 class OverdueLoanRead(FupinSchema):
@@ -112,18 +114,18 @@ class OverdueLoanRead(FupinSchema):
     area_code: str
     household_id: uuid.UUID | None
     enterprise_name: str | None
-    principal: Decimal
-    recovered: Decimal
-    unpaid: Decimal
-    due_on: date
+    principal: Money
+    recovered: Money
+    unpaid: Money
+    due_on: Day
     days_overdue: int
 
 
 class TownshipRateRead(FupinSchema):
     area_code: str
     name: str
-    principal_due: Decimal
-    principal_recovered: Decimal
+    principal_due: Money
+    principal_recovered: Money
     rate: Decimal | None
     band: str
     loans_due: int
@@ -134,13 +136,13 @@ class TownshipRateRead(FupinSchema):
 
 class RepaymentRiskRead(FupinSchema):
     area_code: str
-    period_start: date
-    as_of: date
+    period_start: Day
+    as_of: Day
     policy_id: uuid.UUID | None
     reward_threshold: Decimal
     penalty_threshold: Decimal
-    principal_due: Decimal
-    principal_recovered: Decimal
+    principal_due: Money
+    principal_recovered: Money
     rate: Decimal | None
     band: str
     bands: dict[str, int]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_USERS = 50_000  # far above the active users of a province; past it the cache starts over
+MAX_TOKENS = 100_000  # a few tokens per active user; past it the cache starts over
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,29 @@ class AuthCache:
 
     def forget(self, user_id: uuid.UUID) -> None:
         self._rows.pop(user_id, None)
+
+
+class VerifiedTokens:
+    """Tokens whose signature and claims were checked once, with what they said (user id, version) and
+    when they expire. Checking an HS256 token costs about as much CPU as the rest of a hot read; a
+    token never changes, so a second check of the same string can only repeat the first — except for
+    expiry, which is compared on every hit. Revocation is not the business of this cache: the
+    version is compared with the user row (`AuthCache`) on every request."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # wall time: `exp` is a Unix time
+        self._claims: dict[str, tuple[float, uuid.UUID, object]] = {}
+
+    def get(self, token: str) -> tuple[uuid.UUID, object] | None:
+        hit = self._claims.get(token)
+        if hit is None:
+            return None
+        if hit[0] <= self.clock():
+            del self._claims[token]
+            return None
+        return hit[1], hit[2]
+
+    def put(self, token: str, expires_at: float, user_id: uuid.UUID, version: object) -> None:
+        if len(self._claims) >= MAX_TOKENS:
+            self._claims.clear()
+        self._claims[token] = (expires_at, user_id, version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from fupin.auth.roles import Role
+from fupin.auth.roles import ROLE_ZH, Role
 from fupin.errors import Forbidden
 
 R = Role
@@ -16,6 +16,7 @@ READERS = STAFF  # every staff role, auditor included, may read within its own a
 class Perm(StrEnum):
     area_read = "area.read"
     area_write = "area.write"
+    self_read = "self.read"  # GET /me: who am I, what may I do
     user_read = "user.read"
     user_write = "user.write"
     audit_read = "audit.read"
@@ -95,11 +96,17 @@ class Perm(StrEnum):
     insurance_claim_approve = "insurance.claim_approve"
     insurance_claim_reject = "insurance.claim_reject"  # the assessor before approval, the approver at it
     insurance_claim_pay = "insurance.claim_pay"
+    # documents and the household archive (一户一档, issue 20)
+    document_read = "document.read"
+    document_upload = "document.upload"
+    archive_setting = "archive.setting"  # the county's required list, village locations
+    archive_report = "archive.report"
 
 
 PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.area_read: READERS,
     Perm.area_write: frozenset({R.county_admin}),
+    Perm.self_read: STAFF,
     Perm.user_read: frozenset({R.county_admin, R.auditor}),
     Perm.user_write: frozenset({R.county_admin}),
     Perm.audit_read: frozenset({R.county_admin, R.auditor, R.poverty_office}),
@@ -183,6 +190,13 @@ PERMISSIONS: dict[Perm, frozenset[Role]] = {
     Perm.insurance_claim_approve: frozenset({R.finance_bureau}),
     Perm.insurance_claim_reject: frozenset({R.poverty_office, R.finance_bureau}),
     Perm.insurance_claim_pay: frozenset({R.finance_bureau}),
+    # documents: ID-bearing kinds are further limited to the roles that see full ID numbers
+    # (fupin.documents.rules.may_read_kind)
+    Perm.document_read: READERS,
+    Perm.document_upload: frozenset({R.cadre, R.village_committee, R.township_station, R.poverty_office,
+                                     R.county_admin}),
+    Perm.archive_setting: frozenset({R.poverty_office, R.county_admin}),
+    Perm.archive_report: frozenset({R.township_station, R.poverty_office, R.county_admin, R.auditor}),
 }
 
 
@@ -195,5 +209,5 @@ def require(role: Role, perm: Perm) -> None:
         raise Forbidden(
             "auth.forbidden",
             f"role {role} may not {perm}",
-            f"角色 {role} 无权执行 {perm}",
+            f"当前角色({ROLE_ZH.get(role, '未知角色')})无权执行此操作(权限 {perm})",
         )

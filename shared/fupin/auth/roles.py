@@ -16,3 +16,11 @@ class Role(StrEnum):
     auditor = "auditor"  # read-only
     bank = "bank"  # machine client of a bank / coop
     system = "system"  # the worker and CLI
+
+
+ROLE_ZH = {
+    Role.county_admin: "县级管理员", Role.poverty_office: "县扶贫办", Role.finance_bureau: "县财政局",
+    Role.credit_union: "县信用联社", Role.township_station: "乡镇扶贫工作站", Role.township_finance: "乡镇财政所",
+    Role.credit_coop: "乡镇信用社", Role.village_committee: "村委会", Role.cadre: "帮扶责任人", Role.auditor: "审计人员",
+    Role.bank: "银行接口", Role.system: "系统",
+}

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import level_of
-from fupin.auth.cache import UserAuth
+from fupin.auth.cache import UserAuth, VerifiedTokens
 from fupin.auth.models import User
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
@@ -141,8 +141,11 @@ def _invalid_token() -> Unauthorized:
     return Unauthorized("auth.invalid_token", "invalid or expired token", "令牌无效或已过期")
 
 
-def decode_token(token: str, *, settings: Settings) -> tuple[uuid.UUID, Any]:
-    """(user id, token version) of a valid, unexpired token; 401 otherwise. No database involved."""
+def decode_token(token: str, *, settings: Settings, verified: VerifiedTokens | None = None) -> tuple[uuid.UUID, Any]:
+    """(user id, token version) of a valid, unexpired token; 401 otherwise. No database involved.
+    With `verified`, a token already checked by this process is not checked again until it expires."""
+    if verified is not None and (hit := verified.get(token)) is not None:
+        return hit
     try:
         claims = jwt.decode(
             token,
@@ -150,9 +153,12 @@ def decode_token(token: str, *, settings: Settings) -> tuple[uuid.UUID, Any]:
             algorithms=["HS256"],
             options={"require": ["exp", "sub", "iat", "nbf"]},
         )
-        return uuid.UUID(str(claims["sub"])), claims.get("ver")
+        user_id, version = uuid.UUID(str(claims["sub"])), claims.get("ver")
     except (jwt.PyJWTError, ValueError, KeyError):
         raise _invalid_token() from None
+    if verified is not None:
+        verified.put(token, float(claims["exp"]), user_id, version)
+    return user_id, version
 
 
 _USER_AUTH = text("SELECT username, role, area_code, active, token_version FROM fupin_user_auth(:id)")
@@ -235,8 +241,10 @@ async def update_user(
     return user
 
 
-async def list_users(session: AsyncSession, *, principal: Principal, limit: int, offset: int) -> list[User]:
+async def list_users(session: AsyncSession, *, principal: Principal, limit: int,
+                     cursor: str | None) -> tuple[list[User], str | None]:
     from fupin.areas.scope import scoped
+    from fupin.paging import after, page
 
-    stmt = scoped(select(User), principal, User.area_code).order_by(User.username).limit(limit).offset(offset)
-    return list((await session.scalars(stmt)).all())
+    stmt = after(scoped(select(User), principal, User.area_code), (User.username,), cursor, limit)
+    return page((await session.scalars(stmt)).all(), limit, lambda u: (u.username,))

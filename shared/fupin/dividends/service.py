@@ -29,6 +29,7 @@ from fupin.errors import Conflict, RuleViolation, not_found
 from fupin.households.models import Household, Member
 from fupin.ledger import service as ledger
 from fupin.loans.models import Loan
+from fupin.paging import after, page
 
 PAY_KIND = "dividend.pay"
 MATURE_KIND = "dividend.mature"
@@ -330,11 +331,10 @@ async def get_run(session: AsyncSession, *, principal: Principal, run_id: uuid.U
 
 
 async def list_runs(
-    session: AsyncSession, *, principal: Principal, pool_id: uuid.UUID | None, limit: int
-) -> list[DividendRun]:
-    stmt = scoped(select(DividendRun), principal, DividendRun.area_code).order_by(
-        DividendRun.created_at.desc(), DividendRun.id
-    ).limit(limit)
+    session: AsyncSession, *, principal: Principal, pool_id: uuid.UUID | None, limit: int, cursor: str | None = None,
+) -> tuple[list[DividendRun], str | None]:
+    stmt = scoped(select(DividendRun), principal, DividendRun.area_code)
     if pool_id is not None:
         stmt = stmt.where(DividendRun.pool_id == pool_id)
-    return list((await session.scalars(stmt)).all())
+    stmt = after(stmt, (DividendRun.created_at.desc(), DividendRun.id), cursor, limit)  # newest first
+    return page((await session.scalars(stmt)).all(), limit, lambda r: (r.created_at, r.id))

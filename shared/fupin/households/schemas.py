@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_serializer
+from pydantic import Field
 
-from fupin.schema import FupinSchema, NoFloat
+from fupin.money import Day, Money, MoneyIn
+from fupin.schema import FupinSchema
 
-Income = Annotated[Decimal, NoFloat, Field(max_digits=14, decimal_places=2, ge=0)]
 Category = Literal["general", "dibao", "tekun"]
 Cause = Literal[
     "illness", "disability", "schooling", "disaster", "lack_land", "lack_water", "lack_skills", "lack_labour",
@@ -30,7 +30,7 @@ class MemberIn(FupinSchema):
     name: Annotated[str, Field(min_length=1, max_length=50)]
     id_number: Annotated[str, Field(min_length=1, max_length=32)]
     sex: Literal["M", "F"] | None = None
-    birth_date: date | None = None
+    birth_date: Day | None = None
     relation: Relation
     labour: Labour
     full_civil_capacity: bool = True
@@ -55,7 +55,7 @@ class MemberRead(FupinSchema):
     name: str
     id_number: str  # masked unless the caller's role may see it (rules.shown_id)
     sex: str
-    birth_date: date
+    birth_date: Day
     relation: str
     labour: str
     full_civil_capacity: bool
@@ -73,10 +73,10 @@ class HouseholdCreate(FupinSchema):
     category: Category
     main_cause: Cause
     secondary_causes: Annotated[list[Cause], Field(default_factory=list, max_length=10)]
-    income_per_capita: Income = Decimal("0")
+    income_per_capita: MoneyIn = Decimal("0")
     family_planning: bool = False
     veteran: bool = False
-    applied_on: date
+    applied_on: Day
     members: Annotated[list[MemberIn], Field(min_length=1, max_length=30)]
 
 
@@ -86,7 +86,7 @@ class HouseholdUpdate(FupinSchema):
     category: Category | None = None
     main_cause: Cause | None = None
     secondary_causes: list[Cause] | None = None
-    income_per_capita: Income | None = None
+    income_per_capita: MoneyIn | None = None
     family_planning: bool | None = None
     veteran: bool | None = None
 
@@ -100,17 +100,13 @@ class HouseholdSummary(FupinSchema):
     category: str
     main_cause: str
     secondary_causes: list[str]
-    income_per_capita: Decimal
+    income_per_capita: Money
     family_planning: bool
     veteran: bool
     status: str
     year_identified: int | None
     year_exited: int | None
     created_at: datetime
-
-    @field_serializer("income_per_capita")
-    def _money(self, v: Decimal) -> str:
-        return str(v)
 
 
 class HouseholdRead(HouseholdSummary):
@@ -119,9 +115,9 @@ class HouseholdRead(HouseholdSummary):
 
 class TransitionIn(FupinSchema):
     to: Status
-    on: date
-    notice_start: date | None = None
-    notice_end: date | None = None
+    on: Day
+    notice_start: Day | None = None
+    notice_end: Day | None = None
     reason: Annotated[str | None, Field(min_length=1, max_length=500)] = None
     year: Annotated[int | None, Field(ge=2000, le=2100)] = None
     confirmations: dict[Literal["food", "clothing", "education", "medical", "housing"], bool] | None = None
@@ -132,11 +128,11 @@ class EventRead(FupinSchema):
     kind: str
     from_status: str | None
     to_status: str | None
-    occurred_on: date
+    occurred_on: Day
     actor_name: str
     actor_role: str
-    notice_start: date | None
-    notice_end: date | None
+    notice_start: Day | None
+    notice_end: Day | None
     reason: str | None
     year: int | None
     details: dict[str, Any]

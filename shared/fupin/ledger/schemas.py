@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 
+from fupin.money import Day, Money
 from fupin.schema import FupinSchema
 
 
@@ -16,7 +16,7 @@ class AccountRead(FupinSchema):
     name: str
     area_code: str
     allow_negative: bool
-    balance: Decimal
+    balance: Money
     created_at: datetime
 
 
@@ -24,10 +24,10 @@ class AccountLine(FupinSchema):
     entry_id: uuid.UUID
     kind: str
     reference: str
-    effective_on: date
+    effective_on: Day
     description: str
-    debit: Decimal
-    credit: Decimal
+    debit: Money
+    credit: Money
     posted_at: datetime
 
 
@@ -38,8 +38,8 @@ class AccountDetail(AccountRead):
 class LedgerCheckRead(FupinSchema):
     ok: bool
     balanced: bool
-    total_debit: Decimal
-    total_credit: Decimal
+    total_debit: Money
+    total_credit: Money
     unbalanced_entries: int
     accounts_mismatched: int
     negative_funds: int

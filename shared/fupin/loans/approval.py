@@ -5,8 +5,10 @@ credit union approve first. Enterprise loans (第十三条): poverty office revi
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +24,7 @@ from fupin.households.models import Household, Member
 from fupin.loans import service as config
 from fupin.loans import workdays
 from fupin.loans.models import Loan, LoanApplication, LoanApplicationStep, LoanCertificate, LoanNotification
+from fupin.paging import after, page
 
 STATION_DAYS = 5
 COOP_DAYS = 10
@@ -54,6 +57,26 @@ TRANSITIONS: dict[str, Transition] = {
     "reject": Transition(Role.credit_coop, ("household",), ("station_reviewed", "coop_assessed"), "rejected"),
 }
 ENTERPRISE_DECISIONS = {"approve": "approved", "reject": "rejected"}
+
+
+def allowed_actions(app: LoanApplication, role: Role) -> list[str]:
+    """The steps `role` may post on `app` now, by the same role/kind/status/approval rules add_step applies
+    first (date, eligibility and quota checks still run when a step is posted)."""
+    if app.applicant_kind == "enterprise" and app.status == "county_reviewed":
+        return list(ENTERPRISE_DECISIONS) if role is Role.credit_union else []
+    out = []
+    for step, tr in TRANSITIONS.items():
+        if role is not tr.role or app.applicant_kind not in tr.kinds or app.status not in tr.from_states:
+            continue
+        if step in ("poverty_office_approve", "credit_union_approve"):
+            field = "poverty_office_approved_on" if step == "poverty_office_approve" else "credit_union_approved_on"
+            if not app.needs_county_approval or getattr(app, field) is not None:
+                continue
+        if tr.to_state == "approved" and app.needs_county_approval and not (
+                app.poverty_office_approved_on and app.credit_union_approved_on):
+            continue
+        out.append(step)
+    return out
 
 
 def _refuse(code: str, en: str, zh: str) -> RuleViolation:
@@ -258,12 +281,17 @@ SORTS = {
                    LoanApplication.submitted_on, LoanApplication.id),
     "amount": (LoanApplication.amount.desc(), LoanApplication.id),
 }
+SORT_KEYS: dict[str, Callable[[LoanApplication], tuple[Any, ...]]] = {
+    "submitted_on": lambda a: (a.submitted_on, a.id),
+    "preference": lambda a: (a.family_planning, a.veteran, a.submitted_on, a.id),
+    "amount": lambda a: (a.amount, a.id),
+}
 
 
 async def list_applications(
     session: AsyncSession, *, principal: Principal, status: str | None, township_code: str | None,
-    overdue: bool, as_of: date | None, sort: str, limit: int, offset: int,
-) -> list[LoanApplication]:
+    overdue: bool, as_of: date | None, sort: str, limit: int, cursor: str | None,
+) -> tuple[list[LoanApplication], str | None]:
     stmt = scoped(select(LoanApplication), principal, LoanApplication.area_code)
     if status:
         stmt = stmt.where(LoanApplication.status == status)
@@ -275,4 +303,5 @@ async def list_applications(
             and_(LoanApplication.status == "village_reviewed", LoanApplication.station_due_on < today),
             and_(LoanApplication.status == "station_reviewed", LoanApplication.coop_due_on < today),
         ))
-    return list((await session.scalars(stmt.order_by(*SORTS[sort]).limit(limit).offset(offset))).all())
+    rows = (await session.scalars(after(stmt, SORTS[sort], cursor, limit))).all()
+    return page(rows, limit, SORT_KEYS[sort])

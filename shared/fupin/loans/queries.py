@@ -20,18 +20,24 @@ from fupin.errors import RuleViolation, not_found
 from fupin.households.models import Household
 from fupin.loans.models import Loan, LoanApplication, LoanApplicationStep, LoanRepayment
 from fupin.money import ZERO
+from fupin.paging import after, page
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
 def display_status(loan: Loan, today: date) -> str:
-    if loan.status == "current" and loan.due_on < today and loan.outstanding > 0:
+    return shown_status(loan.status, loan.due_on, loan.outstanding, today)
+
+
+def shown_status(status: str, due_on: date, outstanding: Decimal, today: date) -> str:
+    """A current loan past its due date with money still owed shows as overdue before the nightly job marks it."""
+    if status == "current" and due_on < today and outstanding > 0:
         return "overdue"
-    return loan.status
+    return status
 
 
 async def list_loans(session: AsyncSession, *, principal: Principal, status: str | None, township_code: str | None,
-                     limit: int, offset: int) -> list[Loan]:
+                     limit: int, cursor: str | None) -> tuple[list[Loan], str | None]:
     stmt = scoped(select(Loan), principal, Loan.area_code)
     today = business_date()
     if status == "overdue":
@@ -42,7 +48,8 @@ async def list_loans(session: AsyncSession, *, principal: Principal, status: str
         stmt = stmt.where(Loan.status == status)
     if township_code:
         stmt = stmt.where(Loan.township_code == township_code)
-    return list((await session.scalars(stmt.order_by(Loan.disbursed_on, Loan.id).limit(limit).offset(offset))).all())
+    stmt = after(stmt, (Loan.disbursed_on, Loan.id), cursor, limit)
+    return page((await session.scalars(stmt)).all(), limit, lambda loan: (loan.disbursed_on, loan.id))
 
 
 async def get_loan(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> tuple[Loan, list[LoanRepayment]]:

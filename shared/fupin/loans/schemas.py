@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from fupin.schema import FupinSchema, NoFloat
+from fupin.money import RATE_STRING, Day, Money, MoneyIn, PositiveMoney, rate_schema
+from fupin.schema import FupinSchema
 
-MoneyIn = Annotated[Decimal, NoFloat, Field(max_digits=14, decimal_places=2, gt=0)]
-RateIn = Annotated[Decimal, NoFloat, Field(max_digits=9, decimal_places=6, ge=0, lt=1)]
+RateIn = Annotated[
+    Decimal, RATE_STRING, Field(ge=0, lt=1, max_digits=9, decimal_places=6), rate_schema("0.043500", "≥ 0, < 1"),
+]
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]
 Product = Literal["household", "tehuidai", "enterprise"]
 Purpose = Literal["tobacco", "sugar", "mulberry", "livestock", "vegetables", "other_farming", "non_productive"]
@@ -25,22 +27,22 @@ StepName = Literal[
 class ProductRuleCreate(FupinSchema):
     county_code: AreaCode
     product: Product
-    approval_threshold: MoneyIn | None = None
-    max_amount: MoneyIn | None = None
+    approval_threshold: PositiveMoney | None = None
+    max_amount: PositiveMoney | None = None
     per_member: bool = False
     max_term_months: int = Field(ge=1, le=120)
-    effective_from: date
+    effective_from: Day
 
 
 class ProductRuleRead(FupinSchema):
     id: uuid.UUID
     county_code: str
     product: str
-    approval_threshold: Decimal | None
-    max_amount: Decimal | None
+    approval_threshold: Money | None
+    max_amount: Money | None
     per_member: bool
     max_term_months: int
-    effective_from: date
+    effective_from: Day
 
 
 class ReadinessSet(FupinSchema):
@@ -57,27 +59,27 @@ class ReadinessRead(FupinSchema):
 class QuotaSet(FupinSchema):
     township_code: AreaCode
     year: int = Field(ge=2000, le=2100)
-    amount: Annotated[Decimal, NoFloat, Field(max_digits=14, decimal_places=2, ge=0)]
+    amount: MoneyIn
 
 
 class QuotaRead(FupinSchema):
     township_code: str
     year: int
-    amount: Decimal
-    used: Decimal
-    remaining: Decimal
+    amount: Money
+    used: Money
+    remaining: Money
 
 
 class CertificateReview(FupinSchema):
     household_id: uuid.UUID
     credit_rating: Literal["excellent", "good", "fair"]
     opinion: str = Field(min_length=1, max_length=500)
-    on: date
+    on: Day
 
 
 class CertificateIssue(FupinSchema):
     number: str = Field(min_length=1, max_length=32)
-    on: date
+    on: Day
 
 
 class CertificateRead(FupinSchema):
@@ -87,9 +89,9 @@ class CertificateRead(FupinSchema):
     status: str
     credit_rating: str
     village_opinion: str
-    village_reviewed_on: date
+    village_reviewed_on: Day
     number: str | None
-    issued_on: date | None
+    issued_on: Day | None
     issued_by: str | None
 
 
@@ -99,10 +101,10 @@ class ApplicationCreate(FupinSchema):
     applicant_member_id: uuid.UUID | None = None
     enterprise_name: str | None = Field(default=None, min_length=1, max_length=200)
     township_code: AreaCode | None = Field(default=None, description="enterprise loans only")
-    amount: MoneyIn
+    amount: PositiveMoney
     term_months: int = Field(ge=1, le=120)
     purpose: Purpose
-    on: date | None = Field(default=None, description="submission date; today (Asia/Shanghai) when absent")
+    on: Day | None = Field(default=None, description="submission date; today (Asia/Shanghai) when absent")
 
 
 class ApplicationRead(FupinSchema):
@@ -114,32 +116,36 @@ class ApplicationRead(FupinSchema):
     applicant_member_id: uuid.UUID | None
     enterprise_name: str | None
     product: str
-    amount: Decimal
+    amount: Money
     term_months: int
     purpose: str
     subsidy_eligible: bool
     family_planning: bool
     veteran: bool
     needs_county_approval: bool
-    poverty_office_approved_on: date | None
-    credit_union_approved_on: date | None
+    poverty_office_approved_on: Day | None
+    credit_union_approved_on: Day | None
     status: str
-    submitted_on: date
-    village_reviewed_on: date | None
-    station_due_on: date | None
-    station_reviewed_on: date | None
-    coop_due_on: date | None
-    coop_assessed_on: date | None
-    decided_on: date | None
+    submitted_on: Day
+    village_reviewed_on: Day | None
+    station_due_on: Day | None
+    station_reviewed_on: Day | None
+    coop_due_on: Day | None
+    coop_assessed_on: Day | None
+    decided_on: Day | None
+    allowed_actions: list[str] = Field(default_factory=list, description=(
+        "Steps the caller's role may post now (`POST /loan-applications/{id}/steps`), in workflow order; other "
+        "checks (dates, eligibility, quota) still apply when the step is posted. Empty in lists."),
+        examples=[["station_recommend", "station_reject"]])
 
 
 class StepCreate(FupinSchema):
     step: StepName
     opinion: str = Field(default="", max_length=1000)
-    on: date | None = Field(default=None, description="date of the review; today (Asia/Shanghai) when absent")
+    on: Day | None = Field(default=None, description="date of the review; today (Asia/Shanghai) when absent")
 
 
-class StepRead(FupinSchema):
+class LoanStepRead(FupinSchema):
     id: uuid.UUID
     application_id: uuid.UUID
     step: str
@@ -147,29 +153,35 @@ class StepRead(FupinSchema):
     to_status: str
     role: str
     actor: str
-    on_date: date
+    on_date: Day
     opinion: str
     recorded_at: datetime
+    station_due_on: Day | None = Field(None, description="The application's township-station deadline after this step")
+    coop_due_on: Day | None = Field(None, description="The application's credit-coop deadline after this step")
+    allowed_actions: list[str] = Field(default_factory=list, description="Steps the caller may post next")
+
+
+StepRead = LoanStepRead  # the short name importers use; the OpenAPI name must be unique
 
 
 class HolidaySet(FupinSchema):
     year: int = Field(ge=2000, le=2100)
-    holidays: list[date] = Field(default_factory=list, max_length=366)
-    workdays: list[date] = Field(default_factory=list, max_length=366)
+    holidays: list[Day] = Field(default_factory=list, max_length=366)
+    workdays: list[Day] = Field(default_factory=list, max_length=366)
     complete: bool = Field(default=False, description="declare the year complete: unlisted days follow Mon–Fri")
 
 
 class HolidayYearRead(FupinSchema):
     year: int
     complete: bool
-    holidays: list[date]
-    workdays: list[date]
+    holidays: list[Day]
+    workdays: list[Day]
 
 
 class RepaymentRead(FupinSchema):
     id: uuid.UUID
-    amount: Decimal
-    paid_on: date
+    amount: Money
+    paid_on: Day
     source_event_id: str | None
 
 
@@ -183,12 +195,12 @@ class LoanRead(FupinSchema):
     product: str
     purpose: str
     productive: bool
-    principal: Decimal
-    outstanding: Decimal
+    principal: Money
+    outstanding: Money
     interest_rate: Decimal
-    disbursed_on: date
-    due_on: date
-    repaid_on: date | None
+    disbursed_on: Day
+    due_on: Day
+    repaid_on: Day | None
     status: str
     coop_code: str
     external_id: str | None
@@ -203,9 +215,9 @@ class BankEvent(FupinSchema):
     kind: Literal["disbursement", "repayment", "reversal"]
     application_id: uuid.UUID | None = None
     external_id: str | None = Field(default=None, max_length=64)
-    amount: MoneyIn | None = None
-    on: date
-    due_on: date | None = None
+    amount: PositiveMoney | None = None
+    on: Day
+    due_on: Day | None = None
     rate: RateIn | None = None
     reverses_event_id: str | None = Field(default=None, max_length=100)
 
@@ -231,9 +243,9 @@ class NoticeLine(FupinSchema):
     application_id: uuid.UUID
     area_code: str
     applicant: str
-    amount: Decimal
+    amount: Money
     purpose: str
-    on: date
+    on: Day
     outcome: str
 
 
@@ -249,19 +261,19 @@ class QuarterlyReport(FupinSchema):
     township_code: str
     quarter: str
     version: Literal["station", "coop"]
-    due_on: date
+    due_on: Day
     disbursed_count: int
-    disbursed_amount: Decimal
-    recovered_amount: Decimal
+    disbursed_amount: Money
+    recovered_amount: Money
 
 
 class ReconciliationLine(FupinSchema):
     application_id: uuid.UUID
     loan_id: uuid.UUID | None
-    station_disbursed: Decimal
-    coop_disbursed: Decimal
-    station_recovered: Decimal
-    coop_recovered: Decimal
+    station_disbursed: Money
+    coop_disbursed: Money
+    station_recovered: Money
+    coop_recovered: Money
 
 
 class Reconciliation(FupinSchema):
@@ -273,9 +285,9 @@ class Reconciliation(FupinSchema):
 
 
 class BankClientCreate(FupinSchema):
-    client_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{3,64}$")
-    institution_code: str = Field(min_length=1, max_length=32)
-    area_code: AreaCode
+    client_id: str = Field(pattern=r"^[A-Za-z0-9_.-]{3,64}$", examples=["rcc-520123"])
+    institution_code: str = Field(min_length=1, max_length=32, examples=["RCC520123"])
+    area_code: AreaCode = Field(examples=["520123000000"])
 
 
 class BankClientRotate(FupinSchema):

@@ -28,6 +28,7 @@ from fupin.loans.models import (
     LoanTownshipReadiness,
 )
 from fupin.money import ZERO
+from fupin.paging import after, page
 
 APPROVED_STATES = ("approved", "disbursed", "repaid", "overdue")
 
@@ -239,12 +240,12 @@ async def issue_certificate(
 
 
 async def list_certificates(session: AsyncSession, *, principal: Principal, status: str | None, limit: int,
-                            offset: int) -> list[LoanCertificate]:
+                            cursor: str | None) -> tuple[list[LoanCertificate], str | None]:
     stmt = scoped(select(LoanCertificate), principal, LoanCertificate.area_code)
     if status:
         stmt = stmt.where(LoanCertificate.status == status)
-    return list((await session.scalars(stmt.order_by(LoanCertificate.created_at, LoanCertificate.id)
-                                       .limit(limit).offset(offset))).all())
+    stmt = after(stmt, (LoanCertificate.created_at, LoanCertificate.id), cursor, limit)
+    return page((await session.scalars(stmt)).all(), limit, lambda c: (c.created_at, c.id))
 
 
 async def set_holidays(

@@ -4,13 +4,14 @@ their bills. Money is a decimal string with at most two places."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from pydantic import Field, model_validator
 
+from fupin.money import Day, Money
 from fupin.monitoring.rules import ClaimStatus
-from fupin.monitoring.schemas import AreaCode, Day, MoneyIn, Opinion, PositiveMoney, TierRate
+from fupin.monitoring.schemas import AreaCode, MoneyIn, Opinion, PositiveMoney, TierRate
 from fupin.schema import FupinSchema
 
 
@@ -39,7 +40,7 @@ class InsurancePolicyCreate(FupinSchema):
 
 
 class TierRead(FupinSchema):
-    start: Decimal
+    start: Money
     rate: Decimal
 
 
@@ -48,16 +49,16 @@ class InsurancePolicyRead(FupinSchema):
     area_code: str
     name: str
     insurer: str
-    effective_from: date
-    effective_to: date
+    effective_from: Day
+    effective_to: Day
     insured_persons: int
-    premium_per_person: Decimal
-    premium_total: Decimal = Field(examples=["3600000.00"], description="insured_persons × premium_per_person")
-    deductible: Decimal
-    annual_cap: Decimal
+    premium_per_person: Money
+    premium_total: Money = Field(examples=["3600000.00"], description="insured_persons × premium_per_person")
+    deductible: Money
+    annual_cap: Money
     tiers: list[TierRead]
     premium_entry_id: uuid.UUID | None = Field(description="The journal entry that funded the county insurance fund")
-    premium_posted_on: date | None
+    premium_posted_on: Day | None
     created_by: str
     created_at: datetime
 
@@ -98,9 +99,9 @@ class BillRead(FupinSchema):
     id: uuid.UUID
     hospital: str
     bill_no: str
-    bill_date: date
-    total_cost: Decimal
-    out_of_pocket: Decimal
+    bill_date: Day
+    total_cost: Money
+    out_of_pocket: Money
 
 
 class ClaimRead(FupinSchema):
@@ -111,19 +112,19 @@ class ClaimRead(FupinSchema):
     person_id: uuid.UUID
     person_name: str
     id_masked: str
-    total_cost: Decimal
-    out_of_pocket: Decimal
-    payable: Decimal | None = Field(examples=["181209.09"], description="The tiered amount, set at assessment")
+    total_cost: Money
+    out_of_pocket: Money
+    payable: Money | None = Field(examples=["181209.09"], description="The tiered amount, set at assessment")
     status: ClaimStatus
-    submitted_on: date
+    submitted_on: Day
     submitted_by: str
-    assessed_on: date | None
+    assessed_on: Day | None
     assessed_by: str | None
-    approved_on: date | None
+    approved_on: Day | None
     approved_by: str | None
-    paid_on: date | None
+    paid_on: Day | None
     paid_by: str | None
-    rejected_on: date | None
+    rejected_on: Day | None
     opinion: str
     entry_id: uuid.UUID | None = Field(description="The payout's journal entry (county insurance fund → household)")
 

@@ -83,7 +83,7 @@ class RowOutcome(StrEnum):
     unmatched = "unmatched"  # no person with this ID number in the area
 
 
-class Status(StrEnum):
+class MonitoringStatus(StrEnum):
     warned = "warned"  # 预警: waiting for the village's verification visit
     verified = "verified"  # 村入户核实
     village_reviewed = "village_reviewed"  # 村评议
@@ -93,6 +93,9 @@ class Status(StrEnum):
     elimination_proposed = "elimination_proposed"  # 村提出风险消除
     elimination_checked = "elimination_checked"  # 乡镇审核风险消除
     eliminated = "eliminated"  # 县确认风险消除
+
+
+Status = MonitoringStatus  # the short name importers use; the OpenAPI name must be unique
 
 
 BEFORE_DECISION = frozenset({Status.warned, Status.verified, Status.village_reviewed, Status.township_checked})

@@ -4,15 +4,15 @@ refused; dates are strictly YYYY-MM-DD."""
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from fupin.households.schemas import RowError
+from fupin.money import RATE_STRING, Day, Money, MoneyIn, PositiveMoney, rate_schema
 from fupin.monitoring.rules import (
     DEFAULT_RULES,
     ClaimStatus,
@@ -26,39 +26,14 @@ from fupin.monitoring.rules import (
     Step,
     WarningSource,
 )
-from fupin.schema import FupinSchema, reject_float
+from fupin.schema import FupinSchema
 
-_AMOUNT = re.compile(r"^\d{1,12}(\.\d{1,2})?$")
-_RATE = re.compile(r"^[01](\.\d{1,6})?$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _amount(value: Any) -> Any:
-    """A plain decimal string ("20000.00") or a JSON integer; no exponent, sign, space, NaN or Infinity."""
-    reject_float(value)
-    if isinstance(value, str) and not _AMOUNT.fullmatch(value):
-        raise ValueError('amounts are decimal strings with at most two places, such as "6000.00"')
-    return value
-
-
-def _rate(value: Any) -> Any:
-    reject_float(value)
-    if isinstance(value, str) and not _RATE.fullmatch(value):
-        raise ValueError('rates are decimal strings between 0 and 1, such as "0.500000"')
-    return value
-
-
-def _day(value: Any) -> Any:
-    if isinstance(value, str) and not _DAY.fullmatch(value):
-        raise ValueError("dates are YYYY-MM-DD")
-    return value
-
-
-MoneyIn = Annotated[Decimal, BeforeValidator(_amount), Field(ge=0, max_digits=14, decimal_places=2)]
-PositiveMoney = Annotated[Decimal, BeforeValidator(_amount), Field(gt=0, max_digits=14, decimal_places=2)]
-RateIn = Annotated[Decimal, BeforeValidator(_rate), Field(gt=0, le=1, max_digits=9, decimal_places=6)]
-TierRate = Annotated[Decimal, BeforeValidator(_rate), Field(ge=0, le=1, max_digits=9, decimal_places=6)]
-Day = Annotated[date, BeforeValidator(_day), Field(json_schema_extra={"examples": ["2026-09-25"]})]
+RateIn = Annotated[
+    Decimal, RATE_STRING, Field(gt=0, le=1, max_digits=9, decimal_places=6), rate_schema("0.500000", "> 0, ≤ 1"),
+]
+TierRate = Annotated[
+    Decimal, RATE_STRING, Field(ge=0, le=1, max_digits=9, decimal_places=6), rate_schema("0.600000", "≥ 0, ≤ 1"),
+]
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$", examples=["520123000000"])]
 Text = Annotated[str, Field(max_length=500)]
 Opinion = Annotated[str, Field(max_length=1000)]
@@ -97,8 +72,8 @@ class MonitoringPolicyCreate(FupinSchema):
 class MonitoringPolicyRead(FupinSchema):
     id: uuid.UUID
     area_code: str
-    effective_from: date
-    income_line: Decimal
+    effective_from: Day
+    income_line: Money
     expense_ratio: Decimal
     decision_days: int
     elimination_months: int
@@ -110,12 +85,12 @@ class MonitoringPolicyRead(FupinSchema):
 
 class RulesInForce(FupinSchema):
     county_code: str
-    on: date
+    on: Day
     policy_id: uuid.UUID | None
     source: Literal["county", "default"] = Field(
         description="`default`: the county has set no policy; the values are our defaults, to be confirmed by it")
     defaults_to_confirm: list[str] = Field(description="Settings still running on an unconfirmed default")
-    income_line: Decimal = _money("Yuan per person per year", "6000.00")
+    income_line: Money = _money("Yuan per person per year", "6000.00")
     expense_ratio: Decimal = _money("Share of annual household income", "0.500000")
     decision_days: int
     elimination_months: int
@@ -164,13 +139,13 @@ class MonitoredHouseholdRead(FupinSchema):
     status: Status
     cycle: int
     persons: int
-    income_per_capita: Decimal
-    opened_on: date
-    decision_due_on: date = Field(description="Warning date + the policy's working days (调休 counted)")
-    decided_on: date | None
-    measure_due_on: date | None
-    stable_since: date | None
-    closed_on: date | None
+    income_per_capita: Money
+    opened_on: Day
+    decision_due_on: Day = Field(description="Warning date + the policy's working days (调休 counted)")
+    decided_on: Day | None
+    measure_due_on: Day | None
+    stable_since: Day | None
+    closed_on: Day | None
     cadre_id: uuid.UUID | None
     decision_overdue: bool = Field(False, description="Still undecided after the decision deadline")
     measures_overdue: bool = Field(False, description="Monitored, and no measure started by the measure deadline")
@@ -183,6 +158,11 @@ class MonitoredHouseholdDetail(MonitoredHouseholdRead):
 
 class WarningCreate(FupinSchema):
     """A risk reported by the household (through the village committee) or found on a cadre's visit."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"source": "self_report", "household_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "cause": "illness",
+         "detail": "户主住院,自付医疗费较高", "amount": "30000.00", "raised_on": "2026-09-25"},
+    ]})
 
     source: Literal[WarningSource.self_report, WarningSource.cadre_visit]
     household_id: uuid.UUID | None = Field(None, description="A registry household that has exited")
@@ -212,9 +192,9 @@ class WarningRead(FupinSchema):
     screening_source: ScreeningSource | None
     visit_id: uuid.UUID | None
     cause: RiskCause
-    amount: Decimal | None
+    amount: Money | None
     detail: str
-    raised_on: date
+    raised_on: Day
     cadre_id: uuid.UUID | None = Field(description="The cadre the warning is routed to")
     opened_cycle: bool = Field(description="True when this warning opened the cycle; false when added to an open one")
     created_by: str
@@ -261,7 +241,7 @@ class StepIn(FupinSchema):
     elimination: EliminationIn | None = Field(None, description="Required for `propose_elimination`")
 
 
-class StepRead(FupinSchema):
+class MonitoringStepRead(FupinSchema):
     id: uuid.UUID
     cycle: int
     step: str
@@ -269,15 +249,18 @@ class StepRead(FupinSchema):
     to_status: str
     role: str
     actor: str
-    on_date: date
+    on_date: Day
     opinion: str
     details: dict[str, Any]
+
+
+StepRead = MonitoringStepRead  # the short name importers use; the OpenAPI name must be unique
 
 
 # --- measures --------------------------------------------------------------------------------------
 
 
-class MeasureCreate(FupinSchema):
+class MonitoringMeasureCreate(FupinSchema):
     kind: MeasureKind
     description: str = Field(min_length=1, max_length=500)
     responsible_unit: str = Field(min_length=1, max_length=100, examples=["县医疗保障局"])
@@ -287,11 +270,17 @@ class MeasureCreate(FupinSchema):
     status: MeasureStatus = MeasureStatus.planned
 
 
-class MeasureUpdate(FupinSchema):
+MeasureCreate = MonitoringMeasureCreate  # the short name importers use; the OpenAPI name must be unique
+
+
+class MonitoringMeasureUpdate(FupinSchema):
     status: MeasureStatus
 
 
-class MeasureRead(FupinSchema):
+MeasureUpdate = MonitoringMeasureUpdate  # the short name importers use; the OpenAPI name must be unique
+
+
+class MonitoringMeasureRead(FupinSchema):
     id: uuid.UUID
     monitored_household_id: uuid.UUID
     area_code: str
@@ -300,11 +289,14 @@ class MeasureRead(FupinSchema):
     description: str
     responsible_unit: str
     cadre_id: uuid.UUID | None
-    started_on: date
-    amount: Decimal | None
+    started_on: Day
+    amount: Money | None
     status: MeasureStatus
     claim_id: uuid.UUID | None
     created_by: str
+
+
+MeasureRead = MonitoringMeasureRead  # the short name importers use; the OpenAPI name must be unique
 
 
 # --- screenings ------------------------------------------------------------------------------------
@@ -315,7 +307,7 @@ class ScreeningRead(FupinSchema):
     area_code: str
     source: ScreeningSource
     filename: str
-    received_on: date
+    received_on: Day
     rows: int
     matched: int
     warnings: int = Field(description="Rows that opened a warning")
@@ -331,8 +323,8 @@ class ScreeningRowRead(FupinSchema):
     row_no: int
     id_masked: str
     name: str | None
-    amount: Decimal | None
-    event_on: date
+    amount: Money | None
+    event_on: Day
     outcome: RowOutcome
     monitored_household_id: uuid.UUID | None
     household_id: uuid.UUID | None
@@ -356,9 +348,9 @@ class TownshipTrend(FupinSchema):
 
 class ClaimFigures(FupinSchema):
     by_status: dict[ClaimStatus, int]
-    paid_total: Decimal = _money("Yuan paid in the period", "1907500.00")
+    paid_total: Money = _money("Yuan paid in the period", "1907500.00")
     persons_aided: int
-    per_person: Decimal | None = _money("Paid ÷ persons aided, half-up to the fen", "7393.41")
+    per_person: Money | None = _money("Paid ÷ persons aided, half-up to the fen", "7393.41")
 
 
 class MonitoringReport(FupinSchema):

@@ -42,6 +42,7 @@ from fupin.households.schemas import RowError
 from fupin.monitoring import screening_sql
 from fupin.monitoring.models import Screening, ScreeningRow
 from fupin.monitoring.rules import AMOUNT_SOURCES, RowOutcome, ScreeningSource
+from fupin.paging import after, page
 from fupin.pairing.access import in_directory
 
 MAX_ROWS = 1_000_000
@@ -233,11 +234,13 @@ async def get(session: AsyncSession, *, principal: Principal, screening_id: uuid
 
 async def list_screenings(
     session: AsyncSession, *, principal: Principal, source: ScreeningSource | None, limit: int,
-) -> list[Screening]:
+    cursor: str | None = None,
+) -> tuple[list[Screening], str | None]:
     stmt = select(Screening).where(in_directory(principal, Screening.area_code))
     if source is not None:
         stmt = stmt.where(Screening.source == source.value)
-    return list((await session.scalars(stmt.order_by(Screening.created_at.desc(), Screening.id).limit(limit))).all())
+    stmt = after(stmt, (Screening.created_at.desc(), Screening.id), cursor, limit)  # newest first
+    return page((await session.scalars(stmt)).all(), limit, lambda s: (s.created_at, s.id))
 
 
 async def rows(

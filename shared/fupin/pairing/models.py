@@ -8,10 +8,21 @@ carry the household's village code; assignments and work teams carry the village
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -130,6 +141,8 @@ class Visit(UUIDPk, Timestamps, Base):
     photo_refs: Mapped[list[str]] = mapped_column(ARRAY(String(200)), default=list)
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(PgUUID(as_uuid=True), ForeignKey("app_user.id"))
     on_behalf: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the phone recorded it, for a visit synced from offline work (its id is then the phone's).
+    client_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class HelpPlan(UUIDPk, Timestamps, Base):
@@ -160,3 +173,4 @@ class HelpMeasure(UUIDPk, Timestamps, Base):
     funds: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     target_date: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(12), default="planned")  # planned | in_progress | done | cancelled
+    client_recorded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # offline sync

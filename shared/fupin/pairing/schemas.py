@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from fupin.schema import FupinSchema, NoFloat
+from fupin.money import Day, Money, MoneyIn
+from fupin.schema import FupinSchema
 
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]
 Level = Literal["province", "city", "county", "township"]
@@ -21,9 +21,7 @@ MeasureStatus = Literal["planned", "in_progress", "done", "cancelled"]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-Funds = Annotated[
-    Decimal, NoFloat, Field(max_digits=14, decimal_places=2, ge=0, allow_inf_nan=False)
-]
+Funds = MoneyIn
 
 
 # -- units and cadres --------------------------------------------------------------------------
@@ -84,7 +82,7 @@ class HandoverItem(FupinSchema):
 
 
 class HandoverRequest(FupinSchema):
-    handover_date: date
+    handover_date: Day
     reason: Annotated[str, Field(min_length=1, max_length=200)]
     items: Annotated[list[HandoverItem], Field(min_length=1, max_length=500)]
 
@@ -102,8 +100,8 @@ class VillageAssignmentCreate(FupinSchema):
     unit_id: uuid.UUID
     village_code: AreaCode
     lead: bool = False
-    start_date: date
-    end_date: date | None = None
+    start_date: Day
+    end_date: Day | None = None
 
 
 class VillageAssignmentRead(FupinSchema):
@@ -111,8 +109,8 @@ class VillageAssignmentRead(FupinSchema):
     area_code: str
     unit_id: uuid.UUID
     lead: bool
-    start_date: date
-    end_date: date | None
+    start_date: Day
+    end_date: Day | None
 
 
 class WorkTeamCreate(FupinSchema):
@@ -121,8 +119,8 @@ class WorkTeamCreate(FupinSchema):
     first_secretary_id: uuid.UUID | None = None
     leader_id: uuid.UUID | None = None
     member_ids: Annotated[list[uuid.UUID], Field(max_length=50, default_factory=list)]
-    start_date: date
-    end_date: date | None = None
+    start_date: Day
+    end_date: Day | None = None
 
 
 class WorkTeamRead(FupinSchema):
@@ -132,8 +130,8 @@ class WorkTeamRead(FupinSchema):
     first_secretary_id: uuid.UUID | None
     leader_id: uuid.UUID | None
     member_ids: list[uuid.UUID]
-    start_date: date
-    end_date: date | None
+    start_date: Day
+    end_date: Day | None
 
 
 # -- pairings and settings ---------------------------------------------------------------------
@@ -142,11 +140,11 @@ class WorkTeamRead(FupinSchema):
 class PairingCreate(FupinSchema):
     cadre_id: uuid.UUID
     household_id: uuid.UUID
-    start_date: date
+    start_date: Day
 
 
 class PairingEnd(FupinSchema):
-    end_date: date
+    end_date: Day
     reason: Annotated[str, Field(min_length=1, max_length=200)]
     successor_cadre_id: uuid.UUID | None = Field(
         default=None, description="Required when the household has not exited and no other active cadre remains"
@@ -158,8 +156,8 @@ class PairingRead(FupinSchema):
     area_code: str
     cadre_id: uuid.UUID
     household_id: uuid.UUID
-    start_date: date
-    end_date: date | None
+    start_date: Day
+    end_date: Day | None
     end_reason: str | None
     successor_id: uuid.UUID | None
 
@@ -171,7 +169,7 @@ class PairingEndResult(FupinSchema):
 
 class PairingSettingCreate(FupinSchema):
     county_code: AreaCode
-    effective_from: date
+    effective_from: Day
     max_households_per_cadre: Annotated[int, Field(ge=1, le=1000)] | None = None
     visits_required: Annotated[int, Field(ge=1, le=31)] = 1
     visit_period: Literal["month", "quarter"] = "month"
@@ -180,7 +178,7 @@ class PairingSettingCreate(FupinSchema):
 class PairingSettingRead(FupinSchema):
     id: uuid.UUID
     area_code: str
-    effective_from: date
+    effective_from: Day
     max_households_per_cadre: int | None
     visits_required: int
     visit_period: str
@@ -192,7 +190,7 @@ class PairingSettingRead(FupinSchema):
 class VisitCreate(FupinSchema):
     household_id: uuid.UUID
     cadre_id: uuid.UUID | None = Field(default=None, description="Required when staff record on a cadre's behalf")
-    visit_date: date
+    visit_date: Day
     kind: VisitKind
     findings: Annotated[str, Field(max_length=4000)] = ""
     measures: Annotated[str, Field(max_length=4000)] = ""
@@ -204,7 +202,7 @@ class VisitRead(FupinSchema):
     area_code: str
     household_id: uuid.UUID
     cadre_id: uuid.UUID
-    visit_date: date
+    visit_date: Day
     kind: str
     findings: str
     measures: str
@@ -213,29 +211,38 @@ class VisitRead(FupinSchema):
     on_behalf: bool
 
 
-class MeasureCreate(FupinSchema):
+class PairingMeasureCreate(FupinSchema):
     kind: MeasureKind
     description: Annotated[str, Field(min_length=1, max_length=500)]
     funds: Funds = Decimal("0")
-    target_date: date | None = None
+    target_date: Day | None = None
     status: MeasureStatus = "planned"
 
 
-class MeasureUpdate(FupinSchema):
+MeasureCreate = PairingMeasureCreate  # the short name importers use; the OpenAPI name must be unique
+
+
+class PairingMeasureUpdate(FupinSchema):
     description: Annotated[str, Field(min_length=1, max_length=500)] | None = None
     funds: Funds | None = None
-    target_date: date | None = None
+    target_date: Day | None = None
     status: MeasureStatus | None = None
 
 
-class MeasureRead(FupinSchema):
+MeasureUpdate = PairingMeasureUpdate  # the short name importers use; the OpenAPI name must be unique
+
+
+class PairingMeasureRead(FupinSchema):
     id: uuid.UUID
     plan_id: uuid.UUID
     kind: str
     description: str
-    funds: Decimal
-    target_date: date | None
+    funds: Money
+    target_date: Day | None
     status: str
+
+
+MeasureRead = PairingMeasureRead  # the short name importers use; the OpenAPI name must be unique
 
 
 class HelpPlanCreate(FupinSchema):
@@ -252,7 +259,7 @@ class HelpPlanRead(FupinSchema):
     year: int
     cadre_id: uuid.UUID
     measures: list[MeasureRead]
-    total_funds: Decimal
+    total_funds: Money
 
 
 # -- reports -----------------------------------------------------------------------------------
@@ -267,7 +274,7 @@ class UncoveredHousehold(FupinSchema):
 
 class CoverageReport(FupinSchema):
     area_code: str
-    as_of: date
+    as_of: Day
     households: int
     covered: int
     rate: Decimal | None = Field(description="covered ÷ households to 6 places (half-up); null when no households")
@@ -289,8 +296,8 @@ class OverdueHousehold(FupinSchema):
 
 class VisitRateReport(FupinSchema):
     area_code: str
-    period_start: date
-    period_end: date
+    period_start: Day
+    period_end: Day
     paired_households: int
     meeting: int
     rate: Decimal | None
@@ -318,8 +325,8 @@ class UnitWorkload(FupinSchema):
 
 class WorkloadReport(FupinSchema):
     area_code: str
-    period_start: date
-    period_end: date
+    period_start: Day
+    period_end: Day
     units: list[UnitWorkload]
     cadres: list[CadreWorkload]
 
@@ -337,7 +344,7 @@ class PlanGap(FupinSchema):
 class PlanGapReport(FupinSchema):
     area_code: str
     year: int
-    as_of: date
+    as_of: Day
     households: list[PlanGap]
 
 

@@ -8,7 +8,7 @@ households' visits and plans; everything else answers 404.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -52,7 +52,9 @@ async def _require_paired(
 async def record_visit(
     session: AsyncSession, *, principal: Principal, household_id: uuid.UUID, cadre_id: uuid.UUID | None,
     visit_date: date, kind: str, findings: str, measures: str, photo_refs: list[str],
+    visit_id: uuid.UUID | None = None, client_recorded_at: datetime | None = None,
 ) -> Visit:
+    """`visit_id` and `client_recorded_at`: the phone's id and clock for a visit recorded offline."""
     household = await load_household(session, principal=principal, household_id=household_id)
     acting, on_behalf = await _acting_cadre(session, principal, cadre_id)
     if visit_date > business_date():
@@ -61,7 +63,9 @@ async def record_visit(
                           code="visit.cadre_not_paired")
     visit = Visit(area_code=household.area_code, household_id=household.id, cadre_id=acting, visit_date=visit_date,
                   kind=kind, findings=findings, measures=measures, photo_refs=photo_refs,
-                  recorded_by=principal.user_id, on_behalf=on_behalf)
+                  recorded_by=principal.user_id, on_behalf=on_behalf, client_recorded_at=client_recorded_at)
+    if visit_id is not None:
+        visit.id = visit_id
     session.add(visit)
     await session.flush()
     await audit.record(session, principal, action="visit.create", entity="visit", entity_id=visit.id,

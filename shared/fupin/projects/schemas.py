@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from fupin.money import Day, Money, MoneyIn, PositiveMoney
 from fupin.schema import FupinSchema
 
 
@@ -25,7 +26,7 @@ class Kind(StrEnum):
     other = "其他"
 
 
-class Status(StrEnum):
+class ProjectStatus(StrEnum):
     proposed = "proposed"
     in_library = "in_library"
     approved = "approved"
@@ -36,6 +37,9 @@ class Status(StrEnum):
     closed = "closed"
     suspended = "suspended"
     cancelled = "cancelled"
+
+
+Status = ProjectStatus  # the short name importers use; the OpenAPI name must be unique
 
 
 class Source(StrEnum):
@@ -68,21 +72,23 @@ class PayeeKind(StrEnum):
     bidder = "bidder"
 
 
-_PLAIN_DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+_QUANTITY = re.compile(r"^\d{1,11}(\.\d{1,3})?$")
 
 
 def _string_amount(v: Any) -> Any:
-    """Amounts are plain decimal strings ("1000.00"): no floats, no exponents, no separators."""
+    """Quantities are plain decimal strings ("12.5"): no floats, no exponents, no separators."""
     if isinstance(v, Decimal):
         return v
-    if not isinstance(v, str) or not _PLAIN_DECIMAL.match(v):
-        raise ValueError('amounts are plain decimal strings such as "1000.00"')
+    if not isinstance(v, str) or not _QUANTITY.fullmatch(v):
+        raise ValueError('quantities are plain decimal strings such as "12.5"')
     return v
 
 
-AmountIn = Annotated[Decimal, BeforeValidator(_string_amount), Field(max_digits=14, decimal_places=2, gt=0)]
-AmountOrZero = Annotated[Decimal, BeforeValidator(_string_amount), Field(max_digits=14, decimal_places=2, ge=0)]
-QuantityIn = Annotated[Decimal, BeforeValidator(_string_amount), Field(max_digits=14, decimal_places=3, ge=0)]
+QuantityIn = Annotated[
+    Decimal, BeforeValidator(_string_amount), Field(max_digits=14, decimal_places=3, ge=0),
+    WithJsonSchema({"type": "string", "pattern": _QUANTITY.pattern, "examples": ["12.5"],
+                    "description": "A quantity as a decimal string with at most three places"}),
+]
 AreaCode = Annotated[str, Field(pattern=r"^\d{12}$")]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -104,7 +110,7 @@ class ProjectCreate(FupinSchema):
     townships: Annotated[list[AreaCode], Field(max_length=100)] = Field(default_factory=list)
     villages: Annotated[list[AreaCode], Field(max_length=500)] = Field(default_factory=list)
     quantities: Annotated[list[Quantity], Field(max_length=50)] = Field(default_factory=list)
-    budget: dict[Source, AmountOrZero]
+    budget: dict[Source, MoneyIn]
 
 
 class QuantityRead(FupinSchema):
@@ -125,12 +131,12 @@ class ProjectRead(FupinSchema):
     townships: list[str]
     villages: list[str]
     quantities: list[QuantityRead]
-    budget: dict[str, Decimal]
-    budget_total: Decimal
+    budget: dict[str, Money]
+    budget_total: Money
     status: str
     suspended_from: str | None
     status_reason: str | None
-    accepted_on: date | None
+    accepted_on: Day | None
     acceptance_team: str | None
     acceptance_result: str | None
     final_paid: bool
@@ -139,7 +145,7 @@ class ProjectRead(FupinSchema):
 
 class TransitionCreate(FupinSchema):
     to: Status
-    on: date | None = Field(default=None, description="Business date of the step; today (Asia/Shanghai) if omitted")
+    on: Day | None = Field(default=None, description="Business date of the step; today (Asia/Shanghai) if omitted")
     reason: Annotated[str | None, Field(max_length=500)] = None
     acceptance_team: Annotated[str | None, Field(max_length=300)] = None
     acceptance_result: Annotated[str | None, Field(max_length=500)] = None
@@ -149,56 +155,56 @@ class TransitionRead(FupinSchema):
     id: uuid.UUID
     from_status: str
     to_status: str
-    on: date
+    on: Day
     reason: str | None
     actor: str
 
 
 class NoticeCreate(FupinSchema):
     stage: NoticeStage
-    starts_on: date
-    ends_on: date
+    starts_on: Day
+    ends_on: Day
     content: Annotated[str, Field(max_length=2000)] = ""
 
 
 class NoticeRead(FupinSchema):
     id: uuid.UUID
     stage: str
-    starts_on: date
-    ends_on: date
+    starts_on: Day
+    ends_on: Day
     content: str
 
 
 class BidCreate(FupinSchema):
     bidder: Text
-    amount: AmountIn
+    amount: PositiveMoney
     winner: bool = False
 
 
 class BidRead(FupinSchema):
     id: uuid.UUID
     bidder: str
-    amount: Decimal
+    amount: Money
     winner: bool
 
 
 class ProgressCreate(FupinSchema):
     percent: Annotated[int, Field(ge=0, le=100)]
-    reported_on: date
+    reported_on: Day
     note: Annotated[str, Field(max_length=1000)] = ""
 
 
 class ProgressRead(FupinSchema):
     id: uuid.UUID
     percent: int
-    reported_on: date
+    reported_on: Day
     note: str
 
 
 class HouseholdBenefitIn(FupinSchema):
     household_id: uuid.UUID
     kind: BenefitKind
-    amount: AmountOrZero
+    amount: MoneyIn
 
 
 class BeneficiariesCreate(FupinSchema):
@@ -210,7 +216,7 @@ class HouseholdBenefitRead(FupinSchema):
     household_id: uuid.UUID
     village_code: str
     kind: str
-    amount: Decimal
+    amount: Money
 
 
 class BeneficiariesRead(FupinSchema):
@@ -221,8 +227,8 @@ class BeneficiariesRead(FupinSchema):
 class FundCreate(FupinSchema):
     movement: Movement
     source: Source
-    amount: AmountIn
-    effective_on: date
+    amount: PositiveMoney
+    effective_on: Day
     payee_kind: PayeeKind | None = Field(default=None, description="Disbursements: implementing unit or winning bidder")
     milestone: Annotated[str | None, Field(max_length=200)] = None
     final: bool = Field(default=False, description="Final payment (尾款): only after acceptance")
@@ -232,8 +238,8 @@ class FundRead(FupinSchema):
     id: uuid.UUID
     movement: str
     source: str
-    amount: Decimal
-    effective_on: date
+    amount: Money
+    effective_on: Day
     payee_kind: str | None
     payee: str | None
     milestone: str | None
@@ -242,25 +248,25 @@ class FundRead(FupinSchema):
 
 
 class FundsRead(FupinSchema):
-    allocated: Decimal
-    disbursed: Decimal
-    budget: Decimal
+    allocated: Money
+    disbursed: Money
+    budget: Money
     items: list[FundRead]
 
 
 class SettingCreate(FupinSchema):
     county_code: AreaCode
-    household_benefit_cap: AmountIn | None = None
-    effective_from: date
-    effective_to: date | None = None
+    household_benefit_cap: PositiveMoney | None = None
+    effective_from: Day
+    effective_to: Day | None = None
 
 
 class SettingRead(FupinSchema):
     id: uuid.UUID
     area_code: str
-    household_benefit_cap: Decimal | None
-    effective_from: date
-    effective_to: date | None
+    household_benefit_cap: Money | None
+    effective_from: Day
+    effective_to: Day | None
 
 
 class HouseholdProjectRead(FupinSchema):
@@ -270,7 +276,7 @@ class HouseholdProjectRead(FupinSchema):
     year: int
     status: str
     benefit_kind: str
-    amount: Decimal
+    amount: Money
 
 
 class FundsReportRow(FupinSchema):
@@ -279,7 +285,7 @@ class FundsReportRow(FupinSchema):
     source: str | None
     township_code: str | None
     year: int | None
-    budget: Decimal
-    allocated: Decimal
-    disbursed: Decimal
+    budget: Money
+    allocated: Money
+    disbursed: Money
     used_pct: Decimal | None = Field(description="disbursed ÷ budget × 100, half-up to 0.01; null when budget is 0")

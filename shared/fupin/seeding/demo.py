@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin.areas.scope import bind, within_sql
 from fupin.audit import service as audit
 from fupin.auth import service as auth_service
 from fupin.auth.principal import SYSTEM
@@ -102,8 +103,8 @@ async def _households(ctx: DemoContext) -> str:
 async def _loans(ctx: DemoContext) -> str:
     assert ctx.homes is not None
     loans, repayments = await synthetic.write_loans(ctx.session, ctx.rng, ctx.homes, LOANS, ctx.as_of)
-    rows = await ctx.session.execute(text("SELECT status, count(*) FROM loan WHERE area_code LIKE :p GROUP BY 1 ORDER BY 1"),
-                                     {"p": ctx.county[:6] + "%"})
+    rows = await ctx.session.execute(text(f"SELECT status, count(*) FROM loan WHERE {within_sql('area_code', 'p')} GROUP BY 1 ORDER BY 1"),
+                                     bind("p", ctx.county))
     mix = ", ".join(f"{status} {n}" for status, n in rows)
     return f"{loans:,} loans ({mix}) with {repayments:,} repayments"
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fupin.areas.scope import bind, within_sql
 from fupin.auth.models import User
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
@@ -71,8 +72,9 @@ def _as(ctx: DemoContext, role: Role) -> Principal:
     return Principal(user_id=None, username=f"demo_{role.value}", role=role, area_code=ctx.county)
 
 
-def _prefix(ctx: DemoContext) -> str:
-    return ctx.county[:6] + "%"
+def _in_county(ctx: DemoContext) -> dict[str, str]:
+    """Parameters of `within_sql(column, "p")`: the demo county's codes, as an index range."""
+    return bind("p", ctx.county)
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,8 @@ class _Home:
 
 async def _homes(session: AsyncSession, ctx: DemoContext, where: str = "TRUE") -> list[_Home]:
     rows = await session.execute(text(
-        f"SELECT h.id, h.area_code, h.status, h.category FROM household h WHERE h.area_code LIKE :p AND {where} "
-        "ORDER BY h.household_no"), {"p": _prefix(ctx)})
+        f"SELECT h.id, h.area_code, h.status, h.category FROM household h WHERE {within_sql('h.area_code', 'p')} AND {where} "
+        "ORDER BY h.household_no"), _in_county(ctx))
     return [_Home(*r) for r in rows]
 
 
@@ -303,8 +305,8 @@ async def _dividends(ctx: DemoContext) -> str:
     )
     registered = await _homes(ctx.session, ctx, "h.status = 'registered'")
     persons: dict[uuid.UUID, int] = dict((await ctx.session.execute(text(
-        "SELECT household_id, count(*) FROM household_member WHERE area_code LIKE :p AND active GROUP BY 1"),
-        {"p": _prefix(ctx)})).all())
+        f"SELECT household_id, count(*) FROM household_member WHERE {within_sql('area_code', 'p')} AND active "
+        "GROUP BY 1"), _in_county(ctx))).all())
     pooled = ctx.rng.sample(registered, 28)
     for h in pooled:
         await dividends.add_holding(ctx.session, principal=office, pool_id=company.id, household_id=h.id,
@@ -411,8 +413,8 @@ async def _projects(ctx: DemoContext) -> str:
         if target == "cancelled":
             await _advance(ctx, office, project.id, Status.cancelled, day + timedelta(days=5), reason="项目选址不符合用地规划")
     counts: dict[str, int] = dict((await ctx.session.execute(text(
-        "SELECT status, count(*) FROM project WHERE area_code LIKE :p GROUP BY 1 ORDER BY 1"),
-        {"p": _prefix(ctx)})).all())
+        f"SELECT status, count(*) FROM project WHERE {within_sql('area_code', 'p')} GROUP BY 1 ORDER BY 1"),
+        _in_county(ctx))).all())
     return (f"{sum(counts.values())} projects (" + ", ".join(f"{s} {n}" for s, n in counts.items())
             + f"), ¥{funded:,.2f} allocated")
 

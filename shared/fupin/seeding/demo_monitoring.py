@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from fupin.areas.scope import bind, within_sql
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
 from fupin.monitoring import insurance, measures, policy, screening, service, workflow
@@ -71,7 +72,7 @@ def _as(ctx: DemoContext, role: Role) -> Principal:
 
 
 async def _rows(ctx: DemoContext, sql: str) -> list[Any]:
-    return list((await ctx.session.execute(text(sql), {"p": ctx.county[:6] + "%"})).all())
+    return list((await ctx.session.execute(text(sql), bind("p", ctx.county))).all())
 
 
 async def _policies(ctx: DemoContext) -> int:
@@ -82,7 +83,7 @@ async def _policies(ctx: DemoContext) -> int:
         await policy.create_policy(ctx.session, principal=office, area_code=ctx.county, effective_from=date(y, 1, 1),
                                    income_line=Decimal(line), expense_ratio=Decimal("0.5"), decision_days=15,
                                    elimination_months=6, measure_days=15, note=f"{y}年度防返贫监测标准")
-    population = (await _rows(ctx, "SELECT coalesce(sum(population), 0) FROM area WHERE code LIKE :p"))[0][0]
+    population = (await _rows(ctx, f"SELECT coalesce(sum(population), 0) FROM area WHERE {within_sql('code', 'p')}"))[0][0]
     insured = max(int(population) // 10, 1)
     for y in (year - 1, year):
         body = InsurancePolicyCreate(
@@ -114,7 +115,7 @@ async def _walk(ctx: DemoContext, mh_id: uuid.UUID, steps: list[Step], start: da
 
 async def _registry_households(ctx: DemoContext) -> dict[str, uuid.UUID]:
     """One exited household per state, warned about 100 days ago (a cause each), walked to its state."""
-    homes = await _rows(ctx, "SELECT id FROM household WHERE area_code LIKE :p AND status = 'exited' "
+    homes = await _rows(ctx, f"SELECT id FROM household WHERE {within_sql('area_code', 'p')} AND status = 'exited' "
                              "ORDER BY household_no LIMIT 60")
     chosen = ctx.rng.sample([h[0] for h in homes], len(PATHS) + 1)
     causes = list(RiskCause)
@@ -167,7 +168,7 @@ async def _measures(ctx: DemoContext, households: list[uuid.UUID]) -> int:
 
 async def _claims(ctx: DemoContext, monitored: list[uuid.UUID]) -> dict[str, uuid.UUID]:
     """One claim in each state: submitted, assessed, approved, paid (the seed's leukaemia case), rejected."""
-    cadre = (await _rows(ctx, "SELECT id FROM cadre WHERE area_code LIKE :p AND status = 'active' ORDER BY id LIMIT 1"))
+    cadre = (await _rows(ctx, f"SELECT id FROM cadre WHERE {within_sql('area_code', 'p')} AND status = 'active' ORDER BY id LIMIT 1"))
     states = ["paid", "approved", "assessed", "submitted", "rejected"]
     out: dict[str, uuid.UUID] = {}
     for k, state in enumerate(states):
@@ -208,7 +209,7 @@ async def _screening(ctx: DemoContext) -> str:
     """A small medical-insurance file: members of exited households (some above half their household's
     income) and people of the county the registry does not know."""
     members = await _rows(ctx, "SELECT m.id_number, m.name FROM household_member m JOIN household h "
-                               "ON h.id = m.household_id WHERE m.area_code LIKE :p AND m.active "
+                               f"ON h.id = m.household_id WHERE {within_sql('m.area_code', 'p')} AND m.active "
                                "AND h.status = 'exited' ORDER BY m.id_number LIMIT 400")
     picked = ctx.rng.sample(members, 24)
     day = ctx.as_of - timedelta(days=45)
@@ -229,7 +230,7 @@ async def _monitoring(ctx: DemoContext) -> str:
     monitored = [states["monitored"], outside[1], states["elimination_proposed"]]
     with_measures = await _measures(ctx, monitored)
     claims = await _claims(ctx, monitored)
-    counts = await _rows(ctx, "SELECT status, count(*) FROM monitored_household WHERE area_code LIKE :p "
+    counts = await _rows(ctx, f"SELECT status, count(*) FROM monitored_household WHERE {within_sql('area_code', 'p')} "
                               "GROUP BY 1 ORDER BY 1")
     return (f"monitoring: insurance for {insured:,} persons a year, screening of {screened}; "
             f"{sum(n for _, n in counts)} monitored households (" + ", ".join(f"{s} {n}" for s, n in counts)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import township_of
+from fupin.areas.scope import bind, within_sql
 from fupin.errors import Conflict
 from fupin.seeding import idcard, names
 
@@ -378,7 +379,8 @@ async def write_loans(
 
 
 async def _refuse_if_present(session: AsyncSession, prefix: str) -> None:
-    found = await session.scalar(text("SELECT count(*) FROM area WHERE code LIKE :p"), {"p": prefix + "%"})
+    found = await session.scalar(text(f"SELECT count(*) FROM area WHERE {within_sql('code', 'p')}"),
+                                  bind("p", prefix.ljust(12, "0")))
     if found:
         raise Conflict("seed.areas_exist", f"areas under {prefix} already exist", f"区划 {prefix} 下已有数据")
 

@@ -1,20 +1,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from fupin.schema import FupinSchema, NoFloat
+from fupin.money import RATE_STRING, Day, Money, rate_schema
+from fupin.schema import FupinSchema
 
-RateIn = Annotated[Decimal, NoFloat, Field(max_digits=9, decimal_places=6, gt=0, le=1)]
+RateIn = Annotated[
+    Decimal, RATE_STRING, Field(gt=0, le=1, max_digits=9, decimal_places=6), rate_schema("0.043500", "> 0, ≤ 1"),
+]
 Phase = Literal["allocation", "preallocation", "settlement"]
 
 
 class PolicyCreate(FupinSchema):
-    effective_from: date
+    effective_from: Day
     rate: RateIn = Field(description="annual rate as a decimal string, e.g. \"0.0258\" for 2.58%")
     productive_only: bool = True
     note: str = Field(default="", max_length=300)
@@ -23,7 +26,7 @@ class PolicyCreate(FupinSchema):
 class PolicyRead(FupinSchema):
     id: uuid.UUID
     area_code: str
-    effective_from: date
+    effective_from: Day
     rate: Decimal
     day_count: str
     productive_only: bool
@@ -33,13 +36,16 @@ class PolicyRead(FupinSchema):
     created_at: datetime
 
 
-class RunCreate(FupinSchema):
-    township_code: str = Field(pattern=r"^\d{9}000$")
-    quarter: str = Field(pattern=r"^\d{4}Q[1-4]$")
+class SubsidyRunCreate(FupinSchema):
+    township_code: str = Field(pattern=r"^\d{9}000$", examples=["520123101000"])
+    quarter: str = Field(pattern=r"^\d{4}Q[1-4]$", examples=["2026Q1"])
     phase: Phase
 
 
-class RunRead(FupinSchema):
+RunCreate = SubsidyRunCreate  # the short name importers use; the OpenAPI name must be unique
+
+
+class SubsidyRunRead(FupinSchema):
     id: uuid.UUID
     area_code: str
     quarter: str
@@ -52,15 +58,18 @@ class RunRead(FupinSchema):
     attempts: int = 0
     last_error: str | None = None
     triggered_by: str
-    total_expected: Decimal
-    total_paid: Decimal
-    total_returned: Decimal
-    total_topped_up: Decimal
+    total_expected: Money
+    total_paid: Money
+    total_returned: Money
+    total_topped_up: Money
     loans_paid: int
     loans_late: int
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+RunRead = SubsidyRunRead  # the short name importers use; the OpenAPI name must be unique
 
 
 class RosterRow(FupinSchema):
@@ -71,18 +80,18 @@ class RosterRow(FupinSchema):
     enterprise_name: str | None
     area_code: str
     coop_code: str
-    principal: Decimal
+    principal: Money
     days: int
     rate: Decimal
-    amount: Decimal
-    paid_on: date
+    amount: Money
+    paid_on: Day
 
 
 class Roster(FupinSchema):
     run_id: uuid.UUID
     township_code: str
     quarter: str
-    total: Decimal
+    total: Money
     rows: list[RosterRow]
 
 
@@ -92,8 +101,8 @@ class LoanSubsidy(FupinSchema):
     reason: str
     rate: Decimal
     days: int
-    amount: Decimal
+    amount: Money
     paid: bool
-    paid_amount: Decimal | None = None
-    paid_on: date | None = None
+    paid_amount: Money | None = None
+    paid_on: Day | None = None
     run_id: uuid.UUID | None = None

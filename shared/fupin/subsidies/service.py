@@ -21,6 +21,7 @@ from fupin.errors import Conflict, RuleViolation, not_found
 from fupin.households import rules as household_rules
 from fupin.households.models import Household, Member
 from fupin.loans.models import Loan, LoanRepayment
+from fupin.paging import after, page
 from fupin.subsidies import rules
 from fupin.subsidies.models import SubsidyPayout, SubsidyPolicy, SubsidyRun
 from fupin.subsidies.schemas import LoanSubsidy, Roster, RosterRow, RunRead
@@ -131,8 +132,8 @@ def _view(run: SubsidyRun, job: jobs.JobRun | None) -> RunRead:
 
 async def list_runs(
     session: AsyncSession, *, principal: Principal, quarter: str | None = None, phase: str | None = None,
-    limit: int = 100,
-) -> list[RunRead]:
+    limit: int = 100, cursor: str | None = None,
+) -> tuple[list[RunRead], str | None]:
     stmt = (
         select(SubsidyRun, jobs.JobRun)
         .outerjoin(jobs.JobRun, jobs.JobRun.key == SubsidyRun.job_key)
@@ -142,8 +143,9 @@ async def list_runs(
         stmt = stmt.where(SubsidyRun.quarter == quarter)
     if phase:
         stmt = stmt.where(SubsidyRun.phase == phase)
-    stmt = stmt.order_by(SubsidyRun.created_at.desc(), SubsidyRun.id).limit(limit)
-    return [_view(run, job) for run, job in (await session.execute(stmt)).all()]
+    stmt = after(stmt, (SubsidyRun.created_at.desc(), SubsidyRun.id), cursor, limit)  # newest first
+    rows, next_cursor = page((await session.execute(stmt)).all(), limit, lambda r: (r[0].created_at, r[0].id))
+    return [_view(run, job) for run, job in rows], next_cursor
 
 
 async def get_run(session: AsyncSession, *, principal: Principal, run_id: uuid.UUID) -> SubsidyRun:

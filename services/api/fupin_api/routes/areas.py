@@ -10,9 +10,10 @@ from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.schema import Page
 from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["areas"])
+router = APIRouter(route_class=WriteRoute, tags=["areas"])
 Code = Annotated[str, Path(pattern=r"^\d{12}$")]
 
 

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from fupin.assessment import queries, service
 from fupin.assessment.schemas import (
@@ -21,11 +20,14 @@ from fupin.assessment.schemas import (
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.calendar import business_date
+from fupin.money import Day
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
+from fupin_api.routes.jobs import job_location
 
-router = APIRouter(tags=["assessment"])
+router = APIRouter(route_class=WriteRoute, tags=["assessment"])
 CodeQ = Annotated[str | None, Query(pattern=r"^\d{12}$")]
 
 
@@ -56,13 +58,15 @@ async def list_policies(
     response_model=CheckRunRead, status_code=202, responses=problem_responses(403, 404),
 )
 async def request_check(
-    body: RepaymentCheckRequest, session: SessionDep, principal: Principal = Authorized(Perm.repayment_check_trigger)
+    body: RepaymentCheckRequest, session: SessionDep, response: Response,
+    principal: Principal = Authorized(Perm.repayment_check_trigger),
 ) -> CheckRunRead:
     as_of = body.as_of or min(body.period_end, business_date())
     run, created = await service.request_check(
         session, principal=principal, area_code=body.area_code, period_start=body.period_start,
         period_end=body.period_end, as_of=as_of,
     )
+    job_location(response, run.id)
     return CheckRunRead(job_id=run.id, key=run.key, status=run.status, created=created)
 
 
@@ -76,7 +80,7 @@ async def list_checks(
     area_code: CodeQ = None,
     kind: Annotated[str | None, Query(pattern="^(monthly|annual|manual)$")] = None,
     band: Annotated[str | None, Query(pattern="^(reward|standard|penalty|no_loans_due)$")] = None,
-    period_end: date | None = None,
+    period_end: Day | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: uuid.UUID | None = None,
 ) -> Page[RepaymentCheckRead]:
@@ -162,7 +166,7 @@ async def repayment_risk(
     session: SessionDep,
     area_code: Annotated[str, Query(pattern=r"^\d{12}$")],
     principal: Principal = Authorized(Perm.repayment_report_read),
-    as_of: date | None = None,
+    as_of: Day | None = None,
 ) -> RepaymentRiskRead:
     report = await queries.repayment_risk(
         session, principal=principal, area_code=area_code, as_of=as_of or business_date()

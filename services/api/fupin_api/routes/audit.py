@@ -11,9 +11,10 @@ from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(route_class=WriteRoute, tags=["audit"])
 
 
 @router.get("/audit-log", summary="Read the audit log of your area, newest first",
@@ -23,7 +24,7 @@ async def list_audit(
     principal: Principal = Authorized(Perm.audit_read),
     entity: Annotated[str | None, Query(max_length=64)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # a bigint id: larger is a 422, not a 500
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Page[AuditEventRead]:
     rows = await service.list_events(

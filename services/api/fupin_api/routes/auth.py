@@ -11,9 +11,10 @@ from fupin.errors import DomainError
 from fupin_api import metrics
 from fupin_api.denials import client_address
 from fupin_api.deps import SessionDep, SettingsDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(route_class=WriteRoute, tags=["auth"])
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -29,11 +30,13 @@ from fupin.loans.schemas import (
 )
 from fupin_api import metrics
 from fupin_api.deps import Authorized, SessionDep, SettingsDep
+from fupin_api.idempotency import WriteRoute, body_read, claim_for, claim_streamed, identifies_caller
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["bank"])
+router = APIRouter(route_class=WriteRoute, tags=["bank"])
 
 
+@identifies_caller
 async def bank_caller(
     request: Request, session: SessionDep,
     x_fupin_client: Annotated[str | None, Header()] = None,
@@ -47,6 +50,7 @@ async def bank_caller(
     request.state.principal = principal
     await throttle_bank(request, client)
     await set_area_scope(session, scope_pattern(principal))
+    await claim_for(request, session, caller=f"bank:{client.client_id}", area_code=principal.area_code)
     return client, principal
 
 
@@ -80,6 +84,7 @@ async def post_loan_events(
     return BankEventResults(results=results)
 
 
+@identifies_caller
 async def bank_stream_caller(
     request: Request, session: SessionDep,
     x_fupin_client: Annotated[str | None, Header()] = None,
@@ -93,6 +98,18 @@ async def bank_stream_caller(
     request.state.principal = principal
     await throttle_bank(request, client)
     await set_area_scope(session, scope_pattern(principal))
+
+    async def drain() -> str:
+        # A retry of a stored upload: read it all under the signature before anything is replayed.
+        digest = hashlib.sha256()
+        async for chunk in request.stream():
+            check.update(chunk)
+            digest.update(chunk)
+        check.verify()
+        return digest.hexdigest()
+
+    await claim_streamed(request, session, caller=f"bank:{client.client_id}", area_code=principal.area_code,
+                         drain=drain)
     return client, principal, check
 
 
@@ -139,6 +156,8 @@ async def upload_loan_event_file(
     batch, run = await bank_files.receive_file(session, client=client, principal=principal, chunks=chunks(),
                                                fmt=fmt, filename=filename, limits=limits)
     check.verify()  # a bad signature rolls the whole upload back
+    if batch.sha256:  # the sha256 of the raw file, as `bank_stream_caller`'s drain computes it
+        body_read(request, batch.sha256)
     response.headers["Location"] = f"/bank/loan-event-files/{batch.id}"
     return _file_read(batch, run, None, None)
 

@@ -23,9 +23,12 @@ from fupin.dividends.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
+from fupin_api.params import CursorQ, LimitQ
 from fupin_api.problems import problem_responses
+from fupin_api.routes.jobs import job_location_by_key
 
-router = APIRouter(tags=["dividends"])
+router = APIRouter(route_class=WriteRoute, tags=["dividends"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -115,8 +118,10 @@ async def redeem_holding(
     "/dividend-runs", summary="Request a dividend run for a pool and period (paid once by the worker)",
     response_model=RunRead, status_code=202, responses=problem_responses(403, 404, 409),
 )
-async def request_run(body: RunCreate, session: SessionDep, principal: Principal = Authorized(Perm.dividend_pay)) -> RunRead:
+async def request_run(body: RunCreate, session: SessionDep, response: Response,
+                      principal: Principal = Authorized(Perm.dividend_pay)) -> RunRead:
     run = await service.request_run(session, principal=principal, pool_id=body.pool_id, period=body.period)
+    await job_location_by_key(session, response, run.job_key)
     return RunRead.model_validate(run)
 
 
@@ -126,10 +131,12 @@ async def list_runs(
     session: SessionDep,
     principal: Principal = Authorized(Perm.dividend_read),
     pool_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: LimitQ = 100,
+    cursor: CursorQ = None,
 ) -> Page[RunRead]:
-    rows = await service.list_runs(session, principal=principal, pool_id=pool_id, limit=limit)
-    return Page[RunRead](items=[RunRead.model_validate(r) for r in rows])
+    rows, next_cursor = await service.list_runs(session, principal=principal, pool_id=pool_id, limit=limit,
+                                                cursor=cursor)
+    return Page[RunRead](items=[RunRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get(

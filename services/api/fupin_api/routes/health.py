@@ -12,9 +12,10 @@ from fupin.errors import Unauthorized
 from fupin.metrics import bearer_matches
 from fupin_api import metrics
 from fupin_api.deps import SettingsDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=WriteRoute, tags=["health"])
 
 
 class Health(BaseModel):

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
+from fupin import xlsx
+from fupin.areas.scope import visible
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
-from fupin.errors import RuleViolation
+from fupin.errors import RuleViolation, not_found
 from fupin.households import importer, queries, reads, service
 from fupin.households.schemas import (
     Category,
@@ -28,13 +32,14 @@ from fupin.households.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["households"])
+router = APIRouter(route_class=WriteRoute, tags=["households"])
 AreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$", description="Only households inside this area")]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_UPLOAD = 5 * 1024 * 1024
-EXPORT_LIMIT = 100_000
+XLSX_ROW_LIMIT = xlsx.MAX_DATA_ROWS
 
 
 def _filters(
@@ -85,7 +90,13 @@ async def list_households(
 
 
 @router.post("/households/import", summary="Import an .xlsx roster (one row per member), all or nothing",
-             response_model=ImportResult, status_code=201, responses=problem_responses(403, 409, 413))
+             response_model=ImportResult, status_code=201, responses=problem_responses(403, 409, 413),
+             openapi_extra={"requestBody": {"required": True, "description": (
+                 "The .xlsx file itself as the body (not multipart), one row per member, in the layout "
+                 "`GET /households/export` writes; any bad row refuses the whole file with 422 and each row's "
+                 "errors. The Content-Type is not checked; `application/octet-stream` works as well."), "content": {
+                     XLSX: {"schema": {"type": "string", "format": "binary"}},
+                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def import_households(
     request: Request, session: SessionDep, principal: Principal = Authorized(Perm.household_import)
 ) -> ImportResult:
@@ -103,16 +114,37 @@ async def import_households(
                 200: {"content": {XLSX: {}, "text/csv": {}}, "description": "One row per member"},
             })
 async def export_households(
+    request: Request,
     session: SessionDep,
     filters: FiltersDep,
     principal: Principal = Authorized(Perm.household_export),
     format: Literal["xlsx", "csv"] = "xlsx",
 ) -> Response:
-    rows = await queries.export_rows(session, principal=principal, filters=filters, limit=EXPORT_LIMIT)
-    body = importer.write_roster(rows, principal.role, format)
-    media = "text/csv; charset=utf-8" if format == "csv" else XLSX
-    return Response(body, media_type=media,
-                    headers={"Content-Disposition": f'attachment; filename="households.{format}"'})
+    """CSV streams as the rows are read, whatever their number (a province's roster included). An .xlsx
+    sheet holds at most 1,048,575 rows: past that the export is refused (413 `export.too_large`), never
+    cut short; below it the workbook is built batch by batch on disk and streamed from there. Rows are
+    read in a read-only transaction of the export's own, scoped to the caller."""
+    headers = {"Content-Disposition": f'attachment; filename="households.{format}"'}
+    batches = queries.export_batches(request.app.state.sessionmaker, principal=principal, filters=filters)
+    if format == "csv":
+        if filters.area and not visible(principal, filters.area):  # a 404 must come before the 200 starts
+            raise not_found("area")
+        return StreamingResponse(importer.roster_csv(batches, principal.role), media_type="text/csv; charset=utf-8",
+                                 headers=headers)
+    await queries.refuse_past(session, principal=principal, filters=filters, rows=XLSX_ROW_LIMIT,
+                              why="an .xlsx sheet holds no more; export as CSV or narrow the filters",
+                              why_zh="超出 .xlsx 工作表容量,请导出 CSV 或缩小范围")
+    path = await importer.roster_xlsx(batches, principal.role)
+    return StreamingResponse(_file_then_delete(path), media_type=XLSX, headers=headers)
+
+
+async def _file_then_delete(path: str, chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
+    try:
+        with open(path, "rb") as f:  # noqa: ASYNC230 - local temp file, 256 KiB reads
+            while data := f.read(chunk):
+                yield data
+    finally:
+        os.unlink(path)
 
 
 @router.get("/households/{household_id}", summary="Get one household with its members",
@@ -166,21 +198,21 @@ async def post_transition(
 
 
 @router.get("/households/{household_id}/transitions", summary="List the household's status transitions",
-            response_model=list[EventRead], responses=problem_responses(403, 404))
+            response_model=Page[EventRead], responses=problem_responses(403, 404))
 async def list_transitions(
     household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
-) -> list[EventRead]:
+) -> Page[EventRead]:
     rows = await service.list_events(session, principal=principal, household_id=household_id, transitions_only=True)
-    return [EventRead.model_validate(r) for r in rows]
+    return Page[EventRead](items=[EventRead.model_validate(r) for r in rows])
 
 
 @router.get("/households/{household_id}/history", summary="The household's full immutable history",
-            response_model=list[EventRead], responses=problem_responses(403, 404))
+            response_model=Page[EventRead], responses=problem_responses(403, 404))
 async def history(
     household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.household_read)
-) -> list[EventRead]:
+) -> Page[EventRead]:
     rows = await service.list_events(session, principal=principal, household_id=household_id, transitions_only=False)
-    return [EventRead.model_validate(r) for r in rows]
+    return Page[EventRead](items=[EventRead.model_validate(r) for r in rows])
 
 
 @router.get("/stats/households", summary="Counts by status, category, cause and poverty incidence for an area",

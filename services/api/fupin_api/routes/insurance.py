@@ -22,9 +22,10 @@ from fupin.monitoring.insurance_schemas import (
 from fupin.monitoring.rules import ClaimStatus
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["insurance"])
+router = APIRouter(route_class=WriteRoute, tags=["insurance"])
 STEP_ERRORS = ("Errors: another area's claim (404), `insurance.invalid_transition` (409), "
                "`insurance.step_date_order` (422).")
 

@@ -11,9 +11,10 @@ from fupin.ledger import queries
 from fupin.ledger.schemas import AccountDetail, AccountRead, LedgerCheckRead
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["ledger"])
+router = APIRouter(route_class=WriteRoute, tags=["ledger"])
 
 
 @router.get("/ledger/accounts", summary="Ledger accounts in your area with balances",

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.calendar import Quarter
-from fupin.loans import approval, queries, service
+from fupin.loans import approval, queries, reads, service
 from fupin.loans.schemas import (
     ApplicationCreate,
     ApplicationRead,
@@ -33,19 +32,20 @@ from fupin.loans.schemas import (
     ReadinessSet,
     Reconciliation,
     ReconciliationLine,
-    RepaymentRead,
     StepCreate,
     StepRead,
 )
+from fupin.money import Day
 from fupin.schema import Page
-from fupin_api.deps import Authorized, SessionDep
+from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
+from fupin_api.idempotency import WriteRoute
+from fupin_api.params import CursorQ, LimitQ
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["loans"])
+router = APIRouter(route_class=WriteRoute, tags=["loans"])
 Code = Annotated[str, Path(pattern=r"^\d{12}$")]
 CodeQ = Annotated[str, Query(pattern=r"^\d{12}$")]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Limit = LimitQ
 QuarterQ = Annotated[str, Query(pattern=r"^\d{4}Q[1-4]$")]
 
 
@@ -57,12 +57,12 @@ async def create_rule(body: ProductRuleCreate, session: SessionDep,
     return ProductRuleRead.model_validate(rule)
 
 
-@router.get("/loan-products/rules", summary="A county's product rules", response_model=list[ProductRuleRead],
+@router.get("/loan-products/rules", summary="A county's product rules", response_model=Page[ProductRuleRead],
             responses=problem_responses(403, 404))
 async def list_rules(county: CodeQ, session: SessionDep,
-                     principal: Principal = Authorized(Perm.loan_config_read)) -> list[ProductRuleRead]:
+                     principal: Principal = Authorized(Perm.loan_config_read)) -> Page[ProductRuleRead]:
     rules = await service.list_product_rules(session, principal=principal, county_code=county)
-    return [ProductRuleRead.model_validate(r) for r in rules]
+    return Page[ProductRuleRead](items=[ProductRuleRead.model_validate(r) for r in rules])
 
 
 @router.put("/loan-townships/{code}/readiness", summary="Mark a township ready for loan applications (第五条1)",
@@ -91,13 +91,13 @@ async def set_quota(body: QuotaSet, session: SessionDep,
                      remaining=quota.amount - used)
 
 
-@router.get("/loan-quotas", summary="Annual loan plans and their use", response_model=list[QuotaRead],
+@router.get("/loan-quotas", summary="Annual loan plans and their use", response_model=Page[QuotaRead],
             responses=problem_responses(403))
 async def list_quotas(year: Annotated[int, Query(ge=2000, le=2100)], session: SessionDep,
-                      principal: Principal = Authorized(Perm.loan_config_read)) -> list[QuotaRead]:
+                      principal: Principal = Authorized(Perm.loan_config_read)) -> Page[QuotaRead]:
     rows = await service.list_quotas(session, principal=principal, year=year)
-    return [QuotaRead(township_code=q.area_code, year=q.year, amount=q.amount, used=u, remaining=q.amount - u)
-            for q, u in rows]
+    return Page[QuotaRead](items=[QuotaRead(township_code=q.area_code, year=q.year, amount=q.amount, used=u, remaining=q.amount - u)
+            for q, u in rows])
 
 
 @router.put("/loan-holidays", summary="Extend the holiday calendar for a year (holidays and 调休 workdays)",
@@ -140,9 +140,10 @@ async def issue_certificate(certificate_id: uuid.UUID, body: CertificateIssue, s
             responses=problem_responses(403))
 async def list_certificates(session: SessionDep, principal: Principal = Authorized(Perm.loan_read),
                             status: Annotated[Literal["village_reviewed", "issued"] | None, Query()] = None,
-                            limit: Limit = 100, offset: Offset = 0) -> Page[CertificateRead]:
-    rows = await service.list_certificates(session, principal=principal, status=status, limit=limit, offset=offset)
-    return Page[CertificateRead](items=[CertificateRead.model_validate(c) for c in rows])
+                            limit: Limit = 100, cursor: CursorQ = None) -> Page[CertificateRead]:
+    rows, next_cursor = await service.list_certificates(session, principal=principal, status=status, limit=limit,
+                                                        cursor=cursor)
+    return Page[CertificateRead](items=[CertificateRead.model_validate(c) for c in rows], next_cursor=next_cursor)
 
 
 @router.get("/loan-certificates/{certificate_id}", summary="One loan certificate", response_model=CertificateRead,
@@ -168,13 +169,16 @@ async def list_applications(
     status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,24}$")] = None,
     township: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
     overdue: bool = False,
-    as_of: Annotated[date | None, Query(description="evaluate deadlines on this day (default today)")] = None,
-    sort: Literal["submitted_on", "preference", "amount"] = "submitted_on",
-    limit: Limit = 100, offset: Offset = 0,
+    as_of: Annotated[Day | None, Query(description="evaluate deadlines on this day (default today)")] = None,
+    sort: Annotated[Literal["submitted_on", "preference", "amount"], Query(description=(
+        "`submitted_on` oldest first; `preference` families with family-planning or veteran preference first, "
+        "then oldest; `amount` largest first. Keep the same sort while following `next_cursor`."))] = "submitted_on",
+    limit: Limit = 100, cursor: CursorQ = None,
 ) -> Page[ApplicationRead]:
-    rows = await approval.list_applications(session, principal=principal, status=status, township_code=township,
-                                            overdue=overdue, as_of=as_of, sort=sort, limit=limit, offset=offset)
-    return Page[ApplicationRead](items=[ApplicationRead.model_validate(a) for a in rows])
+    rows, next_cursor = await approval.list_applications(
+        session, principal=principal, status=status, township_code=township, overdue=overdue, as_of=as_of, sort=sort,
+        limit=limit, cursor=cursor)
+    return Page[ApplicationRead](items=[ApplicationRead.model_validate(a) for a in rows], next_cursor=next_cursor)
 
 
 @router.get("/loan-applications/{application_id}", summary="One application", response_model=ApplicationRead,
@@ -182,7 +186,8 @@ async def list_applications(
 async def get_application(application_id: uuid.UUID, session: SessionDep,
                           principal: Principal = Authorized(Perm.loan_read)) -> ApplicationRead:
     app = await approval.get_application(session, principal=principal, application_id=application_id)
-    return ApplicationRead.model_validate(app)
+    return ApplicationRead.model_validate(app).model_copy(
+        update={"allowed_actions": approval.allowed_actions(app, principal.role)})
 
 
 @router.post("/loan-applications/{application_id}/steps", summary="Take a workflow step (review, approval, decision)",
@@ -191,15 +196,18 @@ async def add_step(application_id: uuid.UUID, body: StepCreate, session: Session
                    principal: Principal = Authorized(Perm.loan_step)) -> StepRead:
     row = await approval.add_step(session, principal=principal, application_id=application_id, step=body.step,
                                   opinion=body.opinion, on=body.on)
-    return StepRead.model_validate(row)
+    app = await approval.get_application(session, principal=principal, application_id=application_id)
+    return StepRead.model_validate(row).model_copy(update={
+        "station_due_on": app.station_due_on, "coop_due_on": app.coop_due_on,
+        "allowed_actions": approval.allowed_actions(app, principal.role)})
 
 
 @router.get("/loan-applications/{application_id}/steps", summary="The application's step history",
-            response_model=list[StepRead], responses=problem_responses(403, 404))
+            response_model=Page[StepRead], responses=problem_responses(403, 404))
 async def list_steps(application_id: uuid.UUID, session: SessionDep,
-                     principal: Principal = Authorized(Perm.loan_read)) -> list[StepRead]:
+                     principal: Principal = Authorized(Perm.loan_read)) -> Page[StepRead]:
     rows = await approval.list_steps(session, principal=principal, application_id=application_id)
-    return [StepRead.model_validate(r) for r in rows]
+    return Page[StepRead](items=[StepRead.model_validate(r) for r in rows])
 
 
 @router.get("/loans", summary="Loans in your area", response_model=Page[LoanRead], responses=problem_responses(403))
@@ -207,23 +215,21 @@ async def list_loans(
     session: SessionDep, principal: Principal = Authorized(Perm.loan_read),
     status: Literal["current", "repaid_on_time", "repaid_late", "overdue"] | None = None,
     township: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
-    limit: Limit = 100, offset: Offset = 0,
+    limit: Limit = 100, cursor: CursorQ = None,
 ) -> Page[LoanRead]:
-    rows = await queries.list_loans(session, principal=principal, status=status, township_code=township,
-                                    limit=limit, offset=offset)
+    rows, next_cursor = await queries.list_loans(session, principal=principal, status=status, township_code=township,
+                                                 limit=limit, cursor=cursor)
     today = queries.business_date()
     return Page[LoanRead](items=[LoanRead.model_validate(r).model_copy(
-        update={"status": queries.display_status(r, today)}) for r in rows])
+        update={"status": queries.display_status(r, today)}) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/loans/{loan_id}", summary="One loan with its repayments", response_model=LoanDetail,
             responses=problem_responses(403, 404))
-async def get_loan(loan_id: uuid.UUID, session: SessionDep,
-                   principal: Principal = Authorized(Perm.loan_read)) -> LoanDetail:
-    loan, reps = await queries.get_loan(session, principal=principal, loan_id=loan_id)
-    base = LoanRead.model_validate(loan).model_dump()
-    base["status"] = queries.display_status(loan, queries.business_date())
-    return LoanDetail(**base, repayments=[RepaymentRead.model_validate(r) for r in reps])
+async def get_loan(loan_id: uuid.UUID, reader: Reader = Reading(Perm.loan_read)) -> Response:
+    async with reader.transaction() as conn:
+        row = await reads.loan(conn, principal=reader.principal, loan_id=loan_id)
+    return json_response(row)
 
 
 @router.get("/notices/loans", summary="Monthly public notice (公示) of a township's loans",

@@ -4,7 +4,6 @@ their workflow steps and assistance measures, and the yearly report. Thin: parse
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -13,6 +12,7 @@ from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.calendar import business_date
 from fupin.errors import RuleViolation
+from fupin.money import Day
 from fupin.monitoring import measures, policy, queries, screening, service, workflow
 from fupin.monitoring.rules import MonitoringKind, RowOutcome, ScreeningSource, Status, WarningSource
 from fupin.monitoring.schemas import (
@@ -36,12 +36,14 @@ from fupin.monitoring.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
+from fupin_api.params import CursorQ
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["monitoring"])
+router = APIRouter(route_class=WriteRoute, tags=["monitoring"])
 AreaQ = Annotated[str, Query(pattern=r"^\d{12}$", description="A 12-digit area code", examples=["520123000000"])]
 OptionalAreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$", description="Only rows inside this area")]
-AsOfQ = Annotated[date | None, Query(description="The day deadlines are judged on (default today, Asia/Shanghai)",
+AsOfQ = Annotated[Day | None, Query(description="The day deadlines are judged on (default today, Asia/Shanghai)",
                                      examples=["2026-11-30"])]
 LimitQ = Annotated[int, Query(ge=1, le=500)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -85,7 +87,7 @@ async def list_policies(session: SessionDep, principal: Principal = Authorized(P
 )
 async def rules_in_force(
     session: SessionDep, area_code: AreaQ, principal: Principal = Authorized(Perm.monitoring_policy_read),
-    on: Annotated[date | None, Query(examples=["2026-09-25"])] = None,
+    on: Annotated[Day | None, Query(examples=["2026-09-25"])] = None,
 ) -> RulesInForce:
     resolved = await policy.rules_for_caller(session, principal=principal, area_code=area_code,
                                              on=on or business_date())
@@ -151,7 +153,7 @@ async def list_warnings(
 async def upload_screening(
     request: Request, session: SessionDep, area_code: AreaQ, source: ScreeningSource,
     principal: Principal = Authorized(Perm.monitoring_screening_upload),
-    received_on: Annotated[date | None, Query(description="Default today", examples=["2026-10-09"])] = None,
+    received_on: Annotated[Day | None, Query(description="Default today", examples=["2026-10-09"])] = None,
     filename: Annotated[str, Query(max_length=200)] = "",
 ) -> ScreeningRead:
     content = await request.body()
@@ -171,10 +173,11 @@ async def upload_screening(
 )
 async def list_screenings(
     session: SessionDep, principal: Principal = Authorized(Perm.monitoring_screening_read),
-    source: ScreeningSource | None = None, limit: LimitQ = 100,
+    source: ScreeningSource | None = None, limit: LimitQ = 100, cursor: CursorQ = None,
 ) -> Page[ScreeningRead]:
-    rows = await screening.list_screenings(session, principal=principal, source=source, limit=limit)
-    return Page[ScreeningRead](items=[ScreeningRead.model_validate(r) for r in rows])
+    rows, next_cursor = await screening.list_screenings(session, principal=principal, source=source, limit=limit,
+                                                        cursor=cursor)
+    return Page[ScreeningRead](items=[ScreeningRead.model_validate(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get(
@@ -288,13 +291,13 @@ async def take_step(monitored_household_id: uuid.UUID, body: StepIn, session: Se
 
 @router.get(
     "/monitored-households/{monitored_household_id}/steps", summary="The household's workflow history, every cycle",
-    response_model=list[StepRead], responses=problem_responses(403, 404),
+    response_model=Page[StepRead], responses=problem_responses(403, 404),
     description="As the household read. Immutable rows, each with role, actor, date, opinion and findings.",
 )
 async def list_steps(monitored_household_id: uuid.UUID, session: SessionDep,
-                     principal: Principal = Authorized(Perm.monitoring_read)) -> list[StepRead]:
+                     principal: Principal = Authorized(Perm.monitoring_read)) -> Page[StepRead]:
     rows = await workflow.list_steps(session, principal=principal, monitored_household_id=monitored_household_id)
-    return [StepRead.model_validate(r) for r in rows]
+    return Page[StepRead](items=[StepRead.model_validate(r) for r in rows])
 
 
 @router.post(
@@ -312,13 +315,13 @@ async def add_measure(monitored_household_id: uuid.UUID, body: MeasureCreate, se
 
 @router.get(
     "/monitored-households/{monitored_household_id}/measures", summary="The household's assistance measures",
-    response_model=list[MeasureRead], responses=problem_responses(403, 404),
+    response_model=Page[MeasureRead], responses=problem_responses(403, 404),
     description="As the household read. Changes nothing.",
 )
 async def list_measures(monitored_household_id: uuid.UUID, session: SessionDep,
-                        principal: Principal = Authorized(Perm.monitoring_read)) -> list[MeasureRead]:
+                        principal: Principal = Authorized(Perm.monitoring_read)) -> Page[MeasureRead]:
     rows = await measures.list_measures(session, principal=principal, monitored_household_id=monitored_household_id)
-    return [MeasureRead.model_validate(r) for r in rows]
+    return Page[MeasureRead](items=[MeasureRead.model_validate(r) for r in rows])
 
 
 @router.patch(

@@ -34,9 +34,10 @@ from fupin.pairing.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["pairing"])
+router = APIRouter(route_class=WriteRoute, tags=["pairing"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[uuid.UUID | None, Query()]
 AreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$")]
@@ -207,11 +208,11 @@ async def create_setting(body: PairingSettingCreate, session: SessionDep,
 
 
 @router.get("/pairing-settings", summary="List a county's pairing settings by effective date",
-            response_model=list[PairingSettingRead], responses=problem_responses(403, 404))
+            response_model=Page[PairingSettingRead], responses=problem_responses(403, 404))
 async def list_settings(session: SessionDep, county: Annotated[str, Query(pattern=r"^\d{12}$")],
-                        principal: Principal = Authorized(Perm.pairing_read)) -> list[PairingSettingRead]:
+                        principal: Principal = Authorized(Perm.pairing_read)) -> Page[PairingSettingRead]:
     rows = await structure.list_settings(session, principal=principal, county_code=county)
-    return [PairingSettingRead.model_validate(r) for r in rows]
+    return Page[PairingSettingRead](items=[PairingSettingRead.model_validate(r) for r in rows])
 
 
 # -- pairings ----------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Query
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.calendar import business_date
+from fupin.money import Day
 from fupin.pairing import queries, visits
 from fupin.pairing.models import HelpMeasure, HelpPlan
 from fupin.pairing.schemas import (
@@ -28,9 +28,10 @@ from fupin.pairing.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["pairing"])
+router = APIRouter(route_class=WriteRoute, tags=["pairing"])
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[uuid.UUID | None, Query()]
 AreaParam = Annotated[str, Query(pattern=r"^\d{12}$", description="12-digit area code")]
@@ -62,7 +63,7 @@ async def record_visit(body: VisitCreate, session: SessionDep,
             response_model=Page[VisitRead], responses=problem_responses(403))
 async def list_visits(session: SessionDep, principal: Principal = Authorized(Perm.pairing_read),
                       household_id: uuid.UUID | None = None, cadre_id: uuid.UUID | None = None,
-                      date_from: date | None = None, date_to: date | None = None, limit: Limit = 100,
+                      date_from: Day | None = None, date_to: Day | None = None, limit: Limit = 100,
                       cursor: Cursor = None) -> Page[VisitRead]:
     rows = await visits.list_visits(session, principal=principal, household_id=household_id, cadre_id=cadre_id,
                                     date_from=date_from, date_to=date_to, limit=limit, after=cursor)
@@ -130,7 +131,7 @@ async def update_measure(plan_id: uuid.UUID, measure_id: uuid.UUID, body: Measur
 
 @router.get("/reports/pairing-coverage", summary="Share of non-exited households with an active cadre",
             response_model=CoverageReport, responses=problem_responses(403, 404))
-async def pairing_coverage(session: SessionDep, area: AreaParam, as_of: date | None = None,
+async def pairing_coverage(session: SessionDep, area: AreaParam, as_of: Day | None = None,
                            principal: Principal = Authorized(Perm.pairing_report)) -> CoverageReport:
     report = await queries.pairing_coverage(session, principal=principal, area=area, as_of=as_of or business_date())
     return CoverageReport.model_validate(report)
@@ -155,7 +156,7 @@ async def pairing_workload(session: SessionDep, area: AreaParam, period: PeriodP
 @router.get("/reports/help-plan-gaps", summary="Households without a plan, without measures or with overdue measures",
             response_model=PlanGapReport, responses=problem_responses(403, 404))
 async def help_plan_gaps(session: SessionDep, area: AreaParam, year: Annotated[int, Query(ge=2000, le=2100)],
-                         as_of: date | None = None,
+                         as_of: Day | None = None,
                          principal: Principal = Authorized(Perm.pairing_report)) -> PlanGapReport:
     return PlanGapReport.model_validate(await queries.plan_gaps(session, principal=principal, area=area, year=year,
                                                                 as_of=as_of or business_date()))

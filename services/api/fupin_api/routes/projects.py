@@ -39,9 +39,10 @@ from fupin.projects.schemas import (
 )
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(route_class=WriteRoute, tags=["projects"])
 AreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$")]
 
 
@@ -122,14 +123,14 @@ async def transition(
 
 
 @router.get(
-    "/projects/{project_id}/transitions", summary="A project's status history", response_model=list[TransitionRead],
+    "/projects/{project_id}/transitions", summary="A project's status history", response_model=Page[TransitionRead],
     responses=problem_responses(403, 404),
 )
 async def list_transitions(
     project_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.project_read)
-) -> list[TransitionRead]:
+) -> Page[TransitionRead]:
     rows = await service.list_transitions(session, principal=principal, project_id=project_id)
-    return [TransitionRead.model_validate(r) for r in rows]
+    return Page[TransitionRead](items=[TransitionRead.model_validate(r) for r in rows])
 
 
 @router.post(
@@ -147,13 +148,13 @@ async def add_notice(
 
 
 @router.get(
-    "/projects/{project_id}/notices", summary="A project's public notices", response_model=list[NoticeRead],
+    "/projects/{project_id}/notices", summary="A project's public notices", response_model=Page[NoticeRead],
     responses=problem_responses(403, 404),
 )
 async def list_notices(
     project_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.project_read)
-) -> list[NoticeRead]:
-    return [NoticeRead.model_validate(r) for r in await service.list_notices(session, principal=principal, project_id=project_id)]
+) -> Page[NoticeRead]:
+    return Page[NoticeRead](items=[NoticeRead.model_validate(r) for r in await service.list_notices(session, principal=principal, project_id=project_id)])
 
 
 @router.post(
@@ -170,13 +171,13 @@ async def add_bid(
 
 
 @router.get(
-    "/projects/{project_id}/bids", summary="A project's bids", response_model=list[BidRead],
+    "/projects/{project_id}/bids", summary="A project's bids", response_model=Page[BidRead],
     responses=problem_responses(403, 404),
 )
 async def list_bids(
     project_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.project_read)
-) -> list[BidRead]:
-    return [BidRead.model_validate(r) for r in await service.list_bids(session, principal=principal, project_id=project_id)]
+) -> Page[BidRead]:
+    return Page[BidRead](items=[BidRead.model_validate(r) for r in await service.list_bids(session, principal=principal, project_id=project_id)])
 
 
 @router.post(
@@ -194,13 +195,13 @@ async def add_progress(
 
 
 @router.get(
-    "/projects/{project_id}/progress", summary="A project's progress reports", response_model=list[ProgressRead],
+    "/projects/{project_id}/progress", summary="A project's progress reports", response_model=Page[ProgressRead],
     responses=problem_responses(403, 404),
 )
 async def list_progress(
     project_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.project_read)
-) -> list[ProgressRead]:
-    return [ProgressRead.model_validate(r) for r in await service.list_progress(session, principal=principal, project_id=project_id)]
+) -> Page[ProgressRead]:
+    return Page[ProgressRead](items=[ProgressRead.model_validate(r) for r in await service.list_progress(session, principal=principal, project_id=project_id)])
 
 
 async def _beneficiaries(session: AsyncSession, principal: Principal, project_id: uuid.UUID) -> BeneficiariesRead:
@@ -282,7 +283,7 @@ async def add_setting(
 
 @router.get(
     "/reports/project-funds", summary="Project fund utilisation: budget, allocated, disbursed, % used",
-    response_model=list[FundsReportRow], responses=problem_responses(403),
+    response_model=Page[FundsReportRow], responses=problem_responses(403),
 )
 async def project_funds_report(
     session: SessionDep,
@@ -291,19 +292,19 @@ async def project_funds_report(
     township: AreaQ = None,
     source: Source | None = None,
     group_by: queries.GroupBy = queries.GroupBy.project_source,
-) -> list[FundsReportRow]:
+) -> Page[FundsReportRow]:
     rows = await queries.fund_utilisation(
         session, principal=principal, year=year, township=township, source=source, group_by=group_by
     )
-    return [FundsReportRow.model_validate(r) for r in rows]
+    return Page[FundsReportRow](items=[FundsReportRow.model_validate(r) for r in rows])
 
 
 @router.get(
     "/households/{household_id}/projects", summary="Projects benefiting a household",
-    response_model=list[HouseholdProjectRead], responses=problem_responses(403, 404),
+    response_model=Page[HouseholdProjectRead], responses=problem_responses(403, 404),
 )
 async def household_projects(
     household_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.project_read)
-) -> list[HouseholdProjectRead]:
+) -> Page[HouseholdProjectRead]:
     rows = await queries.household_projects(session, principal=principal, household_id=household_id)
-    return [HouseholdProjectRead.model_validate(r) for r in rows]
+    return Page[HouseholdProjectRead](items=[HouseholdProjectRead.model_validate(r) for r in rows])

@@ -12,9 +12,12 @@ from fupin.subsidies import service
 from fupin.subsidies.roster_xlsx import XLSX, to_xlsx
 from fupin.subsidies.schemas import LoanSubsidy, PolicyCreate, PolicyRead, Roster, RunCreate, RunRead
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
+from fupin_api.params import CursorQ, LimitQ
 from fupin_api.problems import problem_responses
+from fupin_api.routes.jobs import job_location_by_key
 
-router = APIRouter(tags=["subsidies"])
+router = APIRouter(route_class=WriteRoute, tags=["subsidies"])
 
 
 @router.post(
@@ -43,10 +46,12 @@ async def list_policies(session: SessionDep, principal: Principal = Authorized(P
     status_code=202, responses=problem_responses(403, 404, 409),
 )
 async def request_run(
-    body: RunCreate, session: SessionDep, principal: Principal = Authorized(Perm.subsidy_run_request)
+    body: RunCreate, session: SessionDep, response: Response,
+    principal: Principal = Authorized(Perm.subsidy_run_request),
 ) -> RunRead:
     run = await service.request_run(session, principal=principal, township=body.township_code, quarter=body.quarter,
                                      phase=body.phase)
+    await job_location_by_key(session, response, run.job_key)
     return RunRead.model_validate(run)
 
 
@@ -57,10 +62,12 @@ async def list_runs(
     principal: Principal = Authorized(Perm.subsidy_read),
     quarter: Annotated[str | None, Query(pattern=r"^\d{4}Q[1-4]$")] = None,
     phase: Annotated[Literal["allocation", "preallocation", "settlement"] | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: LimitQ = 100,
+    cursor: CursorQ = None,
 ) -> Page[RunRead]:
-    return Page[RunRead](items=await service.list_runs(session, principal=principal, quarter=quarter, phase=phase,
-                                                       limit=limit))
+    items, next_cursor = await service.list_runs(session, principal=principal, quarter=quarter, phase=phase,
+                                                 limit=limit, cursor=cursor)
+    return Page[RunRead](items=items, next_cursor=next_cursor)
 
 
 @router.get("/subsidy-runs/{run_id}", summary="One subsidy run with its totals", response_model=RunRead,

@@ -11,9 +11,11 @@ from fupin.auth.principal import Principal
 from fupin.auth.schemas import UserCreate, UserRead, UserUpdate
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
+from fupin_api.idempotency import WriteRoute
+from fupin_api.params import CursorQ
 from fupin_api.problems import problem_responses
 
-router = APIRouter(tags=["users"])
+router = APIRouter(route_class=WriteRoute, tags=["users"])
 
 
 @router.post("/users", summary="Create a user in your area", response_model=UserRead, status_code=201,
@@ -31,10 +33,10 @@ async def list_users(
     session: SessionDep,
     principal: Principal = Authorized(Perm.user_read),
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    cursor: CursorQ = None,
 ) -> Page[UserRead]:
-    rows = await service.list_users(session, principal=principal, limit=limit, offset=offset)
-    return Page[UserRead](items=[UserRead.model_validate(u) for u in rows])
+    rows, next_cursor = await service.list_users(session, principal=principal, limit=limit, cursor=cursor)
+    return Page[UserRead](items=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor)
 
 
 @router.get("/users/{user_id}", summary="Get a user", response_model=UserRead, responses=problem_responses(403, 404))

@@ -7,8 +7,8 @@ Citus coordinator `fupin distribute` distributes these tables by it, co-located 
 `county_code` is not reused: it already holds 12-digit county area codes in several domains.
 
 Revision ID: citus0100
-Revises: trusta0100
-Create Date: 2026-12-01 17:00:00
+Revises: field0110
+Create Date: 2026-12-01 19:00:00
 """
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = 'citus0100'
-down_revision: str | Sequence[str] | None = 'trusta0100'
+down_revision: str | Sequence[str] | None = 'field0110'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # The area-owned tables at this revision (fupin.distribution.PLACEMENT); a later table adds its own column.
 TABLES = (
     'bank_batch', 'bank_batch_event', 'bank_batch_line', 'bank_batch_result', 'bank_loan_event',
-    'dividend_holding', 'dividend_payout', 'dividend_pool', 'dividend_run', 'help_measure', 'help_plan',
+    'dividend_holding', 'document', 'idempotency_key', 'dividend_payout', 'dividend_pool', 'dividend_run', 'help_measure', 'help_plan',
     'household', 'household_event', 'household_member', 'insurance_claim', 'insurance_claim_bill',
     'insurance_policy', 'loan', 'loan_application', 'loan_application_step', 'loan_certificate',
     'loan_notification', 'loan_quota', 'loan_quota_confirmed', 'loan_repayment', 'loan_township_readiness',

@@ -20,6 +20,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The same tests against a Citus coordinator with two workers (tables distributed by county, fupin.distribution).
@@ -43,6 +44,7 @@ test-distributed: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 openapi: $(STAMP)
 	$(BIN)/fupin export-openapi

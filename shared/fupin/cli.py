@@ -1,4 +1,6 @@
-"""`fupin` command line: migrations, bootstrap users and areas, OpenAPI export, audit verification, dev run."""
+"""`fupin` command line: migrations, bootstrap users and areas, audit verification, dev run. The installed
+`fupin` command is `fupin_api.cli:app`, which adds the commands that need the API layer (export-openapi):
+the core never imports the API or the worker."""
 
 from __future__ import annotations
 
@@ -174,17 +176,6 @@ def seed_demo(seed: Annotated[int, typer.Option(help="random seed")] = 2016) -> 
 
     report = _with_session(lambda session: demo.seed_demo(session, seed=seed))
     typer.echo(report.text())
-
-
-@app.command("export-openapi")
-def export_openapi(out: Path = Path("openapi/openapi.json")) -> None:
-    """Write the app's OpenAPI document (a test fails when the committed copy is stale)."""
-    from fupin_api.main import create_app
-    from fupin_api.openapi import render
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(create_app(Settings(database_url="postgresql+asyncpg://x@localhost/x"))), encoding="utf-8")
-    typer.echo(f"wrote {out}")
 
 
 @app.command()

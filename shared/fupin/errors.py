@@ -63,13 +63,13 @@ class Unavailable(DomainError):
 # Chinese names for detail_zh, so it reads as Chinese throughout (the code keeps the English entity name).
 ENTITY_ZH = {
     "area": "行政区划", "cadre": "帮扶责任人", "county": "县", "dividend_holding": "分红持股", "dividend_pool": "分红资金池",
-    "dividend_run": "分红批次", "help_measure": "帮扶措施", "help_plan": "帮扶计划", "helping_unit": "帮扶单位",
+    "dividend_run": "分红批次", "document": "档案材料", "help_measure": "帮扶措施", "help_plan": "帮扶计划", "helping_unit": "帮扶单位",
     "household": "贫困户", "household_member": "家庭成员", "insurance_claim": "保险理赔", "insurance_policy": "保险方案",
     "job": "后台任务", "journal_entry": "记账凭证", "ledger_account": "资金账户", "loan": "贷款",
     "loan_application": "贷款申请", "loan_certificate": "贷款证", "member": "家庭成员", "monitored_household": "监测户",
-    "monitoring_measure": "监测帮扶措施", "pairing": "结对关系", "person": "人员", "project": "项目",
+    "monitoring_measure": "监测帮扶措施", "monitoring_step": "监测处置环节", "pairing": "结对关系", "person": "人员", "project": "项目",
     "quota_proposal": "额度调整建议", "repayment_check": "还款率考核", "screening": "筛查文件", "subsidy_run": "贴息批次",
-    "township": "乡镇", "user": "用户", "village_assignment": "驻村安排", "visit": "走访记录", "work_team": "工作队",
+    "thumbnail": "缩略图", "township": "乡镇", "user": "用户", "village_assignment": "驻村安排", "visit": "走访记录", "work_team": "工作队",
 }
 
 

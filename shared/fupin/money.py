@@ -124,20 +124,25 @@ Money = Annotated[
 ]
 """An amount in a response: always a string with exactly two places ("3200.00", never "3200")."""
 
+def decimal_string(pattern: str, what: str) -> BeforeValidator:
+    """A validator taking a decimal only as a JSON string matching `pattern` (numbers, exponents and spaces
+    refused), so no float's binary rounding ever reaches a stored value. `what` completes the error message."""
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return value
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise ValueError(f"{what}; JSON numbers, exponents and spaces are refused")
+        return Decimal(value)
+
+    return BeforeValidator(check)
+
+
 RATE_PATTERN = r"^\d{1,3}(\.\d{1,6})?$"
-_RATE_RE = re.compile(RATE_PATTERN)
 
 
-def _rate_check(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return value
-    if not isinstance(value, str) or not _RATE_RE.fullmatch(value):
-        raise ValueError('rates are decimal strings with at most 6 places, such as "0.050000"; '
-                         "JSON numbers, exponents and spaces are refused")
-    return Decimal(value)
-
-
-RATE_STRING = BeforeValidator(_rate_check)
+RATE_STRING = decimal_string(RATE_PATTERN, 'rates are decimal strings with at most 6 places, such as "0.050000"')
 """Put first in a rate's Annotated[Decimal, RATE_STRING, Field(bounds), rate_schema(...)]."""
 
 

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic import Field, WithJsonSchema
 
 from fupin.documents.rules import DocumentKind
+from fupin.money import decimal_string
 from fupin.schema import FupinSchema
 
 COORDINATE_PATTERN = r"^-?\d{1,3}(\.\d{1,6})?$"
-_COORDINATE_RE = re.compile(COORDINATE_PATTERN)
-
-
-def _coordinate(value: Any) -> Any:
-    # Like money and rates: decimal strings only, so a float's binary rounding never reaches a position.
-    if isinstance(value, Decimal):
-        return value
-    if not isinstance(value, str) or not _COORDINATE_RE.fullmatch(value):
-        raise ValueError('coordinates are decimal strings in degrees with at most 6 places, such as "27.123456"; '
-                         "JSON numbers, exponents and spaces are refused")
-    return Decimal(value)
-
 
 Coordinate = Annotated[
-    Decimal, BeforeValidator(_coordinate), Field(max_digits=9, decimal_places=6),
+    Decimal,
+    decimal_string(COORDINATE_PATTERN, 'coordinates are decimal strings in degrees with at most 6 places, such as "27.123456"'),
+    Field(max_digits=9, decimal_places=6),
     WithJsonSchema({"type": "string", "pattern": COORDINATE_PATTERN, "examples": ["27.123456"],
                     "description": "Degrees (WGS 84) as a decimal string with at most 6 places"}),
 ]

@@ -39,7 +39,6 @@ from fupin.loans.schemas import BankEvent, BankEventResult
 from fupin.settings import get_settings
 
 log = logging.getLogger("fupin.bank")
-WINDOW_SECONDS = 300
 
 
 def add_months(day: date, months: int) -> date:
@@ -101,7 +100,7 @@ async def open_signed(
     session: AsyncSession, *, client_id: str | None, timestamp: str | None, signature: str | None,
     now: datetime | None = None, key: str | None = None,
 ) -> tuple[BankClient, Principal, SignedBody]:
-    """Check the signing headers and the ±300 s clock window; the body is checked by the returned
+    """Check the signing headers and the clock window (± `bank_signature_window_seconds`); the body is checked by the returned
     `SignedBody` (feed it the raw bytes, then `verify()`) against every currently valid secret — two
     while a rotation's overlap lasts, one after. `key` decrypts them (default: `bank_secret_key`)."""
     if not client_id or not timestamp or not signature:
@@ -111,8 +110,10 @@ async def open_signed(
         ts = int(timestamp)
     except ValueError:
         raise _bad() from None
-    if abs(now.timestamp() - ts) > WINDOW_SECONDS:
-        raise Unauthorized("bank.stale_timestamp", "timestamp outside the 5-minute window", "时间戳超出5分钟窗口")
+    window = get_settings().bank_signature_window_seconds
+    if abs(now.timestamp() - ts) > window:
+        raise Unauthorized("bank.stale_timestamp", f"timestamp outside the ±{window} s window",
+                           f"时间戳超出±{window}秒窗口")
     # No scope exists yet and bank clients are area-scoped: the client and its secrets valid now come
     # from the SECURITY DEFINER `fupin_bank_credentials`, in one round trip, still encrypted.
     row = (await session.execute(_CREDENTIALS, {"c": client_id, "now": now})).first()
@@ -132,7 +133,7 @@ async def authenticate(
     now: datetime | None = None, key: str | None = None,
 ) -> tuple[BankClient, Principal]:
     """Verify `X-Fupin-Signature` (one or more hex HMAC-SHA256 of f"{timestamp}.{body}", space or comma
-    separated during rotation) against the client's currently valid secrets; ±300 s clock window."""
+    separated during rotation) against the client's currently valid secrets, inside the clock window."""
     client, principal, check = await open_signed(session, client_id=client_id, timestamp=timestamp,
                                                  signature=signature, now=now, key=key)
     check.update(body)

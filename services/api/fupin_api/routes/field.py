@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.documents.service import Limits
-from fupin.pairing import sync
-from fupin.pairing.sync_schemas import SyncBatch, SyncResults
+from fupin.field import sync
+from fupin.field.schemas import SyncBatch, SyncResults
 from fupin_api.deps import Authorized, SessionDep, SettingsDep
 from fupin_api.idempotency import WriteRoute
 from fupin_api.problems import problem_responses

@@ -27,10 +27,7 @@ from fupin.auth.principal import Principal
 from fupin.documents import service as documents
 from fupin.documents.models import Document
 from fupin.errors import DomainError, RuleViolation
-from fupin.pairing import visits
-from fupin.pairing.access import caller_cadre, is_cadre
-from fupin.pairing.models import HelpMeasure, HelpPlan, Pairing, Visit
-from fupin.pairing.sync_schemas import (
+from fupin.field.schemas import (
     SyncEvidence,
     SyncItem,
     SyncItemResult,
@@ -38,6 +35,9 @@ from fupin.pairing.sync_schemas import (
     SyncResults,
     SyncVisit,
 )
+from fupin.pairing import visits
+from fupin.pairing.access import caller_cadre, is_cadre
+from fupin.pairing.models import HelpMeasure, HelpPlan, Pairing, Visit
 
 _ORDER = {"visit": 0, "measure": 1, "evidence": 2}
 

@@ -46,9 +46,9 @@ UNION ALL SELECT '9101' || lpad(c::text, 2, '0') || (100 + t)::text || (200 + v)
 """
 
 SEED_LOANS = """
-INSERT INTO loan (id, area_code, township_code, product, purpose, productive, principal, outstanding, interest_rate,
+INSERT INTO loan (id, area_code, county, township_code, product, purpose, productive, principal, outstanding, interest_rate,
                   disbursed_on, due_on, status, coop_code, external_id)
-SELECT gen_random_uuid(), v.code, substr(v.code, 1, 9) || '000', 'household', 'livestock', true,
+SELECT gen_random_uuid(), v.code, left(v.code, 6), substr(v.code, 1, 9) || '000', 'household', 'livestock', true,
        CAST(10000 + (i % 50) * 100 AS NUMERIC(14,2)), CAST(0 AS NUMERIC(14,2)), CAST(0.058 AS NUMERIC(9,6)),
        DATE '2024-06-01', DATE '2025-01-01' + (i % 365), 'current', 'coop', i::text
 FROM generate_series(0, :n - 1) i
@@ -56,8 +56,8 @@ JOIN (SELECT code, row_number() OVER (ORDER BY code) - 1 AS k FROM area WHERE le
 """
 
 SEED_REPAYMENTS = """
-INSERT INTO loan_repayment (id, loan_id, area_code, amount, paid_on)
-SELECT gen_random_uuid(), l.id, l.area_code,
+INSERT INTO loan_repayment (id, loan_id, area_code, county, amount, paid_on)
+SELECT gen_random_uuid(), l.id, l.area_code, left(l.area_code, 6),
        CASE WHEN l.external_id::int % 10 = 0 THEN round(l.principal / 2, 2) ELSE l.principal END,
        l.due_on + CASE WHEN l.external_id::int % 37 = 0 THEN 20 ELSE -(l.external_id::int % 5) END
 FROM loan l WHERE l.township_code LIKE '91%'

@@ -72,11 +72,11 @@ async def _seed(owner: str, loans: int) -> tuple[str, int]:
                               product, principal, purpose, productive, disbursed_on
                        FROM loan WHERE status = 'current' AND household_id IS NOT NULL AND application_id IS NULL
                          AND outstanding >= 1000),
-                   a AS (INSERT INTO loan_application (id, area_code, township_code, applicant_kind, household_id,
+                   a AS (INSERT INTO loan_application (id, area_code, county, township_code, applicant_kind, household_id,
                                                        product, amount, term_months, purpose, subsidy_eligible,
                                                        family_planning, veteran, needs_county_approval, status,
                                                        submitted_on, coop_code)
-                         SELECT app_id, area_code, township_code, 'household', household_id, product, principal, 12,
+                         SELECT app_id, area_code, left(area_code, 6), township_code, 'household', household_id, product, principal, 12,
                                 purpose, productive, false, false, false, 'disbursed', disbursed_on, :inst FROM l),
                    u AS (UPDATE loan SET application_id = l.app_id, coop_code = :inst,
                                          external_id = 'L' || replace(l.loan_id::text, '-', '')
@@ -195,13 +195,13 @@ async def file_floor(dsn: str, targets: list[tuple[str, str]], events: int) -> f
                                "area_code text, amount numeric(14,2), on_date date, payload text) ON COMMIT DROP")
             await conn.copy_records_to_table("floor_stage", records=records)
             await conn.execute(
-                "INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, application_id, "
+                "INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, county, application_id, "
                 "status, payload, received_at) SELECT gen_random_uuid(), $1, event_id, "
-                "encode(sha256(convert_to(payload, 'UTF8')), 'hex'), 'repayment', '530000000000', application_id, "
+                "encode(sha256(convert_to(payload, 'UTF8')), 'hex'), 'repayment', '530000000000', left('530000000000', 6), application_id, "
                 "'applied', payload::jsonb, now() FROM floor_stage", CLIENT)
             await conn.execute(
-                "INSERT INTO loan_repayment (id, loan_id, area_code, amount, paid_on, source_event_id, recorded_at) "
-                "SELECT gen_random_uuid(), loan_id, area_code, amount, on_date, event_id, now() FROM floor_stage")
+                "INSERT INTO loan_repayment (id, loan_id, area_code, county, amount, paid_on, source_event_id, recorded_at) "
+                "SELECT gen_random_uuid(), loan_id, area_code, left(area_code, 6), amount, on_date, event_id, now() FROM floor_stage")
             await conn.execute(
                 "UPDATE loan l SET outstanding = l.outstanding - s.total, updated_at = now() FROM "
                 "(SELECT loan_id, sum(amount) AS total FROM floor_stage GROUP BY loan_id) s WHERE l.id = s.loan_id")

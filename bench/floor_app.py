@@ -58,14 +58,14 @@ async def bank_floor(request: Request) -> dict[str, Any]:
                                    Decimal(event["amount"]))
         if loan is None:
             raise HTTPException(404)
-        await conn.execute("INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, "
+        await conn.execute("INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, county, "
                            "application_id, status, payload, received_at) VALUES ($1, 'bench-bank', $2, $3, "
-                           "'repayment', '530000000000', $4, 'applied', $5::jsonb, now())",
+                           "'repayment', '530000000000', '530000', $4, 'applied', $5::jsonb, now())",
                            uuid.uuid4(), event["event_id"], digest, uuid.UUID(event["application_id"]), raw.decode())
         await conn.execute("INSERT INTO loan_repayment (id, loan_id, area_code, amount, paid_on, source_event_id, "
-                           "recorded_at) VALUES ($1, $2, $3, $4, $5, $6, now())", uuid.uuid4(), loan["id"],
+                           "recorded_at, county) VALUES ($1, $2, $3, $4, $5, $6, now(), $7)", uuid.uuid4(), loan["id"],
                            loan["area_code"], Decimal(event["amount"]), date.fromisoformat(event["on"]),
-                           event["event_id"])
+                           event["event_id"], loan["area_code"][:6])
         await conn.execute("INSERT INTO audit_event (occurred_at, actor_name, role, area_code, county_code, action, "
                            "entity, entity_id, result) VALUES (now(), 'bank:bench-bank', 'bank', $1, $2, "
                            "'bank.loan_events', 'bank_client', 'bench-bank', 'ok')", loan["area_code"],

@@ -105,8 +105,8 @@ async def dividend_run(ctx: BenchContext) -> str:
             area_code=county, insurance_premium=None, insurance_cover=None,
         )
         await session.execute(text(
-            """INSERT INTO dividend_holding (id, pool_id, household_id, area_code, amount, start_on, end_on, status)
-               SELECT gen_random_uuid(), :pool, id, area_code, CAST(5000 AS NUMERIC(14, 2)), DATE '2025-01-01',
+            """INSERT INTO dividend_holding (id, pool_id, household_id, area_code, county, amount, start_on, end_on, status)
+               SELECT gen_random_uuid(), :pool, id, area_code, left(area_code, 6), CAST(5000 AS NUMERIC(14, 2)), DATE '2025-01-01',
                       DATE '2027-12-31', 'active'
                FROM household WHERE status = 'registered' AND area_code LIKE :county"""
         ), {"pool": pool.id, "county": county[:6] + "%"})

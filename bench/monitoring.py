@@ -74,9 +74,9 @@ async def build_file(ctx: BenchContext) -> str:
 
 
 FLOOR_SQL = """
-INSERT INTO screening_row (screening_id, row_no, area_code, id_masked, name, amount, event_on, outcome,
+INSERT INTO screening_row (screening_id, row_no, area_code, county, id_masked, name, amount, event_on, outcome,
   household_id)
-SELECT CAST(:sid AS uuid), s.row_no, COALESCE(m.area_code, CAST(:county AS varchar)), s.id_masked,
+SELECT CAST(:sid AS uuid), s.row_no, COALESCE(m.area_code, CAST(:county AS varchar)), left(COALESCE(m.area_code, CAST(:county AS varchar)), 6), s.id_masked,
        CASE WHEN m.id IS NULL THEN NULL ELSE s.name END, s.amount, s.event_on,
        CASE WHEN m.id IS NULL THEN 'unmatched' ELSE 'below_threshold' END, m.household_id
 FROM bench_stage s

@@ -368,10 +368,10 @@ async def _bank_applications(session: AsyncSession, county: str, count: int) -> 
                       principal, purpose, productive, disbursed_on, coop_code
                FROM loan WHERE status = 'current' AND household_id IS NOT NULL AND application_id IS NULL
                  AND outstanding >= 1000 AND area_code LIKE :county ORDER BY id LIMIT :n),
-           a AS (INSERT INTO loan_application (id, area_code, township_code, applicant_kind, household_id, product,
+           a AS (INSERT INTO loan_application (id, area_code, county, township_code, applicant_kind, household_id, product,
                                                amount, term_months, purpose, subsidy_eligible, family_planning,
                                                veteran, needs_county_approval, status, submitted_on, coop_code)
-                 SELECT app_id, area_code, township_code, 'household', household_id, product, principal, 12, purpose,
+                 SELECT app_id, area_code, left(area_code, 6), township_code, 'household', household_id, product, principal, 12, purpose,
                         productive, false, false, false, 'disbursed', disbursed_on, coop_code FROM l),
            u AS (UPDATE loan SET application_id = l.app_id FROM l WHERE loan.id = l.loan_id)
            SELECT app_id FROM l"""

@@ -34,9 +34,9 @@ PROFILE = False
 KEEP = False
 
 GENERATE = """
-INSERT INTO household (id, area_code, household_no, head_name, address, category, main_cause, secondary_causes,
+INSERT INTO household (id, area_code, county, household_no, head_name, address, category, main_cause, secondary_causes,
                        income_per_capita, family_planning, veteran, status)
-SELECT gen_random_uuid(), t.code || lpad((g % 10 + 200)::text, 3, '0'), 'B' || g, '户' || g, '', 'general',
+SELECT gen_random_uuid(), t.code || lpad((g % 10 + 200)::text, 3, '0'), left(t.code, 6), 'B' || g, '户' || g, '', 'general',
        'lack_capital', '{}', 3000, false, false, 'registered'
 FROM generate_series(0, :n - 1) g
 CROSS JOIN LATERAL (SELECT '52' || lpad((1 + g / :per % 99)::text, 2, '0') || lpad((1 + g / :per / 99 % 99)::text, 2, '0')
@@ -44,9 +44,9 @@ CROSS JOIN LATERAL (SELECT '52' || lpad((1 + g / :per % 99)::text, 2, '0') || lp
 """
 
 LOANS = """
-INSERT INTO loan (id, area_code, township_code, household_id, product, purpose, productive, principal, outstanding,
+INSERT INTO loan (id, area_code, county, township_code, household_id, product, purpose, productive, principal, outstanding,
                   interest_rate, disbursed_on, due_on, repaid_on, status, coop_code)
-SELECT gen_random_uuid(), h.area_code, substr(h.area_code, 1, 9) || '000', h.id, 'household', 'livestock',
+SELECT gen_random_uuid(), h.area_code, left(h.area_code, 6), substr(h.area_code, 1, 9) || '000', h.id, 'household', 'livestock',
        random() < 0.9, p, CASE WHEN paid THEN 0 ELSE p END, 0.0435, d, d + term,
        CASE WHEN paid THEN r END,
        CASE WHEN NOT paid THEN 'current' WHEN r <= d + term THEN 'repaid_on_time' ELSE 'repaid_late' END, 'C1'
@@ -55,8 +55,8 @@ FROM (
            30 + (random() * 335)::int AS term, date '2026-07-01' + (random() * 91)::int AS r, random() < 0.95 AS paid
     FROM household h
 ) h;
-INSERT INTO loan_repayment (id, loan_id, area_code, amount, paid_on)
-SELECT gen_random_uuid(), id, area_code, principal, repaid_on FROM loan WHERE repaid_on IS NOT NULL;
+INSERT INTO loan_repayment (id, loan_id, area_code, county, amount, paid_on)
+SELECT gen_random_uuid(), id, area_code, left(area_code, 6), principal, repaid_on FROM loan WHERE repaid_on IS NOT NULL;
 """
 
 

@@ -58,15 +58,29 @@ async def _admin_exec(admin: str, sql: str) -> None:
     await engine.dispose()
 
 
+DISTRIBUTED = os.environ.get("FUPIN_DISTRIBUTED", "").lower() in ("1", "true", "yes")
+
+
 @pytest.fixture(scope="session")
 def test_settings() -> Iterator[Settings]:
     admin = _admin_url()
-    name = f"fupin_test_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin_exec(admin, f'CREATE DATABASE "{name}"'))
-    owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    upgrade(owner)
+    if DISTRIBUTED:
+        # `make test-distributed`: TEST_DATABASE_URL is a fresh Citus coordinator's database (a new database
+        # would lack the extension on the workers), migrated and then distributed by county.
+        name = ""
+        owner = admin
+        upgrade(owner)
+        from fupin.distribution import distribute
+
+        asyncio.run(distribute(owner))
+    else:
+        name = f"fupin_test_{uuid.uuid4().hex[:10]}"
+        asyncio.run(_admin_exec(admin, f'CREATE DATABASE "{name}"'))
+        owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
+        upgrade(owner)
     settings = Settings(
         environment="test",
+        distributed=DISTRIBUTED,
         database_url=owner,
         redis_url=_redis_url(),
         queue_name=f"fupin:test:{uuid.uuid4().hex[:8]}",
@@ -91,7 +105,8 @@ def test_settings() -> Iterator[Settings]:
     get_settings.cache_clear()
     yield settings
     asyncio.run(_purge_redis(settings))
-    asyncio.run(_admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    if name:
+        asyncio.run(_admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 _PRIVATE_QUEUES: list[str] = []
@@ -158,3 +173,30 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
+
+
+# Known gaps on the Citus cluster (deploy/SCALING.md, step 5, "not done yet"), expected to fail there and
+# strict, so a fix shows up as an unexpected pass to be removed from this list.
+_CITUS_GAPS = {
+    "bank batches (bulk and file postings): their INSERT … SELECT statements are not co-located, so Citus "
+    "copies them into the shards through the coordinator, and COPY is refused under row-level security": (
+        "tests/loans/test_bank.py::TestEvents::test_bulk_with_mixed_good_and_bad_events",
+        "tests/loans/test_bank.py::TestReadsAndReports::test_notice_quarterly_reports_and_reconciliation",
+        "tests/loans/test_bank_equivalence.py::test_bulk_and_file_answer_every_event_as_one_by_one_posting",
+        "tests/loans/test_bank_files.py::TestUpload::test_a_bad_signature_keeps_nothing",
+        "tests/loans/test_bank_files.py::TestProcessing::test_bad_lines_are_refused_one_by_one_and_the_rest_applied",
+        "tests/loans/test_bank_files.py::TestProcessing::test_results_page_in_line_order_and_files_are_private_to_",
+        "tests/loans/test_more.py::TestBulkLimits::test_a_thousand_repayments_in_one_request",
+        "tests/loans/test_more.py::TestBulkLimits::test_same_event_id_twice_in_one_batch_applies_once",
+        "tests/loans/test_quarterly_report_basis.py::TestStationQuarterlyReport::test_actual_amounts_and_partial_",
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not DISTRIBUTED:
+        return
+    for reason, prefixes in _CITUS_GAPS.items():
+        for item in items:
+            if item.nodeid.startswith(prefixes):
+                item.add_marker(pytest.mark.xfail(reason=f"Citus: {reason}", strict=True))

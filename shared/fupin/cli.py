@@ -51,8 +51,20 @@ def migrate(revision: str = "head") -> None:
     """Apply Alembic migrations (alembic upgrade head)."""
     from fupin.migrate import upgrade
 
-    upgrade(_settings().database_url, revision)
+    settings = _settings()
+    upgrade(settings.database_url, revision)
     typer.echo(f"migrated to {revision}")
+    if settings.distributed:
+        distribute()
+
+
+@app.command()
+def distribute() -> None:
+    """On a Citus coordinator: distribute area-owned tables by county, make shared ones reference tables."""
+    from fupin.distribution import distribute as run
+
+    statements = asyncio.run(run(_settings().database_url))
+    typer.echo(f"distributed ({len(statements)} statements)")
 
 
 @app.command("create-area")

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Mapped, aliased, mapped_column
 from fupin import logs
 from fupin.areas.scope import within
 from fupin.base import Base, UUIDPk
+from fupin.db import ALL_AREAS, scope_statement
 
 
 class JobStatus(StrEnum):
@@ -176,7 +177,7 @@ async def report_progress(session: AsyncSession, run: JobRun, *, done: int, tota
     stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"done": done, "total": total,
                                                                      "updated_at": func.now()})
     async with bind.begin() as conn:
-        await conn.execute(text("SELECT set_config('fupin.scope', '%', true)"))
+        await conn.execute(scope_statement(ALL_AREAS))
         await conn.execute(stmt)
 
 

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, description="Connections per process in the SQLAlchemy pool.")
     db_pool_timeout: float = Field(5.0, description="Seconds to wait for a pooled connection before answering 503.")
     db_statement_timeout_ms: int = Field(30_000, description="Per-statement timeout for API requests.")
+    distributed: bool = Field(
+        False, description="The database is a Citus coordinator: `fupin migrate` also distributes the tables by "
+        "county (fupin.distribution).",
+    )
     redis_url: str = Field(
         "", description="Redis for the arq queue, e.g. redis://127.0.0.1:6379/0. Empty: embedded Redis in .data/redis."
     )

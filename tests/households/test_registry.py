@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from fupin.auth.roles import Role
+from tests.conftest import DISTRIBUTED
 from tests.factories import new_county, token_for
 from tests.households.factories import household_body, id_number, member
 
@@ -271,6 +272,8 @@ class TestHistory:
                 await s.execute(text("SELECT set_config('fupin.scope', '%', true)"))
                 with pytest.raises(Exception, match="permission denied"):
                     await s.execute(text(sql), {"h": h["id"]})
+        if DISTRIBUTED:
+            return  # Citus refuses triggers: there only the app role's privileges guard it (SCALING.md)
         async with owner_sessionmaker() as s, s.begin():  # even the owner hits the trigger
             with pytest.raises(Exception, match="append-only"):
                 await s.execute(text("DELETE FROM household_event WHERE household_id = :h"), {"h": h["id"]})

@@ -74,7 +74,7 @@ async def two_counties(owner_sessionmaker, app_sessionmaker):
     await new_user(owner_sessionmaker, role=Role.village_committee, area_code=a.villages[township][0])
     await make_bank(owner_sessionmaker, township)
     async with owner_sessionmaker() as s, s.begin():
-        await s.execute(text("INSERT INTO loan_township_readiness (area_code, ready, note) VALUES (:t, false, '')"),
+        await s.execute(text("INSERT INTO loan_township_readiness (area_code, county, ready, note) VALUES (CAST(:t AS varchar), left(CAST(:t AS varchar), 6), false, '')"),
                         {"t": township})
         await s.execute(text(
             "INSERT INTO subsidy_policy (id, area_code, effective_from, rate, day_count, productive_only, rounding, "

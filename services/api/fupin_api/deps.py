@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fupin import fastread, jobs
@@ -21,7 +20,7 @@ from fupin.auth import service as auth_service
 from fupin.auth.cache import AuthCache
 from fupin.auth.permissions import Perm, allowed, require
 from fupin.auth.principal import Principal
-from fupin.db import unit_of_work
+from fupin.db import set_area_scope, unit_of_work
 from fupin.documents.storage import Storage
 from fupin.errors import Unauthorized
 from fupin.settings import Settings
@@ -117,19 +116,14 @@ async def resolve_principal(request: Request, token: str | None, session: AsyncS
 
 @identifies_caller
 async def get_principal(
-    request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
 ) -> Principal:
     principal = await resolve_principal(request, token, session)
-    # RLS second wall: this transaction only sees rows in the caller's area.
-    # One round trip for both: the statement timeout and the area scope hold for this transaction only.
+    # RLS second wall: this transaction only sees rows in the caller's area (SET LOCAL, which reaches
+    # the Citus workers too); the statement timeout is a setting of the API's connections (main.py).
     # Users' rows (`app_user`) only for those who administer users, in their area.
     scope = scope_pattern(principal)
-    await session.execute(
-        text("SELECT set_config('fupin.scope', :s, true), set_config('fupin.user_scope', :u, true), "
-             "set_config('statement_timeout', :t, true)"),
-        {"s": scope, "u": scope if allowed(principal.role, Perm.user_read) else "",
-         "t": str(settings.db_statement_timeout_ms)},
-    )
+    await set_area_scope(session, scope, user_scope=scope if allowed(principal.role, Perm.user_read) else "")
     await claim_for(request, session, caller=f"user:{principal.user_id}", area_code=principal.area_code)
     return principal
 

@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(
-            app_url(settings), name="fupin-api", pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout
+            app_url(settings), name="fupin-api", pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout,
+            statement_timeout_ms=settings.db_statement_timeout_ms,
         )
         app.state.engine = engine
         metrics.POOL.track("api", engine)

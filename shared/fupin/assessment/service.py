@@ -180,10 +180,10 @@ agg AS (
 ),
 ins AS (
   INSERT INTO repayment_check (
-    id, area_code, county_code, kind, period_start, period_end, as_of, principal_due, principal_recovered,
+    id, area_code, county, county_code, kind, period_start, period_end, as_of, principal_due, principal_recovered,
     rate, band, loans_due, loans_recovered, loans_overdue, policy_id, reward_threshold, penalty_threshold,
     quota_increase, quota_cut, job_key)
-  SELECT gen_random_uuid(), a.township_code, CAST(:county AS varchar), CAST(:kind AS varchar),
+  SELECT gen_random_uuid(), a.township_code, left(a.township_code, 6), CAST(:county AS varchar), CAST(:kind AS varchar),
          CAST(:start AS date), CAST(:end AS date), CAST(:as_of AS date), a.principal_due, a.principal_recovered,
          CASE WHEN a.principal_due = 0 THEN NULL
               ELSE ROUND(a.principal_recovered / a.principal_due, 6) END,
@@ -195,7 +195,7 @@ ins AS (
          CAST(:reward AS NUMERIC(9,6)), CAST(:penalty AS NUMERIC(9,6)),
          CAST(:increase AS NUMERIC(9,6)), CAST(:cut AS NUMERIC(9,6)), CAST(:job_key AS varchar)
   FROM agg a
-  ON CONFLICT (job_key, area_code) DO NOTHING
+  ON CONFLICT (job_key, area_code, county) DO NOTHING
   RETURNING loans_due
 )
 SELECT COUNT(*) AS checks, COALESCE(SUM(loans_due), 0) AS loans FROM ins
@@ -366,9 +366,9 @@ async def check_loans(
 _PROPOSE_SQL = text(
     """
 INSERT INTO quota_proposal (
-  id, area_code, county_code, year, check_id, band, current_quota, quota_change, proposed_quota,
+  id, area_code, county, county_code, year, check_id, band, current_quota, quota_change, proposed_quota,
   working_funds_eligible, reward, status)
-SELECT gen_random_uuid(), c.area_code, c.county_code, CAST(:year AS integer), c.id, c.band, q.amount,
+SELECT gen_random_uuid(), c.area_code, left(c.area_code, 6), c.county_code, CAST(:year AS integer), c.id, c.band, q.amount,
        CASE c.band WHEN 'reward' THEN c.quota_increase WHEN 'penalty' THEN -c.quota_cut
             ELSE CAST(0 AS NUMERIC(9,6)) END,
        ROUND(q.amount * (CAST(1 AS NUMERIC(9,6)) +
@@ -378,7 +378,7 @@ SELECT gen_random_uuid(), c.area_code, c.county_code, CAST(:year AS integer), c.
 FROM repayment_check c
 LEFT JOIN loan_quota q ON q.area_code = c.area_code AND q.year = CAST(:current_year AS integer)
 WHERE c.job_key = CAST(:job_key AS varchar)
-ON CONFLICT (area_code, year) DO NOTHING
+ON CONFLICT (area_code, year, county) DO NOTHING
 """
 )
 

@@ -28,26 +28,27 @@ _PAYABLE_SQL = ", ".join(f"'{s}'" for s in PAYABLE)
 
 # Entitlement per holding (rules.entitlement, in SQL): days held = overlap of contract and period,
 # both ends inclusive; ROUND(numeric, 2) rounds half away from zero, i.e. half-up for these positive sums.
+# Every join equates the county, so on Citus the statement runs inside each worker (co-located).
 _INSERT_PAYOUTS = text(f"""
-INSERT INTO dividend_payout (id, run_id, holding_id, household_id, area_code, pool_id, pool_name, period, period_end,
+INSERT INTO dividend_payout (id, run_id, holding_id, household_id, area_code, county, pool_id, pool_name, period, period_end,
                              amount, days_held, persons)
-SELECT gen_random_uuid(), CAST(:run_id AS uuid), c.holding_id, c.household_id, c.area_code, c.pool_id, c.pool_name,
+SELECT gen_random_uuid(), CAST(:run_id AS uuid), c.holding_id, c.household_id, c.area_code, c.county, c.pool_id, c.pool_name,
        CAST(:period AS text), CAST(:period_end AS date), c.amount, c.held, c.persons
 FROM (
-  SELECT h.id AS holding_id, h.household_id, h.area_code, p.id AS pool_id, p.name AS pool_name, d.held,
+  SELECT h.id AS holding_id, h.household_id, h.area_code, h.county, p.id AS pool_id, p.name AS pool_name, d.held,
          round(CASE WHEN p.model = 'rate' THEN p.rate * h.amount * d.held
                     ELSE p.fixed_amount * d.held END / CAST(:period_days AS integer), 2) AS amount,
          coalesce(m.persons, 0) AS persons
   FROM dividend_holding h
-  JOIN dividend_pool p ON p.id = h.pool_id
+  JOIN dividend_pool p ON p.id = h.pool_id AND p.county = h.county
   CROSS JOIN LATERAL (
     SELECT (LEAST(h.end_on, CAST(:period_end AS date)) - GREATEST(h.start_on, CAST(:period_start AS date)) + 1) AS held
   ) d
   LEFT JOIN (
-    SELECT household_id, count(*) AS persons FROM household_member
+    SELECT household_id, county, count(*) AS persons FROM household_member
     WHERE active AND household_id IN (SELECT household_id FROM dividend_holding WHERE pool_id = CAST(:pool_id AS uuid))
-    GROUP BY household_id
-  ) m ON m.household_id = h.household_id
+    GROUP BY household_id, county
+  ) m ON m.household_id = h.household_id AND m.county = h.county
   WHERE h.pool_id = CAST(:pool_id AS uuid)
     AND h.status IN ({_PAYABLE_SQL})
     AND h.start_on <= CAST(:period_end AS date)

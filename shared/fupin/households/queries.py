@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fupin.areas.models import Area
 from fupin.areas.scope import bounds, scope_pattern, scoped, visible, within
 from fupin.auth.principal import Principal
+from fupin.base import same_county
 from fupin.db import set_area_scope
 from fupin.errors import RuleViolation, not_found
 from fupin.households import rules
@@ -86,16 +87,18 @@ def filtered(principal: Principal, f: Filters) -> Select[Household]:
         stmt = stmt.where(Household.year_exited == f.exit_year)
     if f.labour:
         stmt = stmt.where(exists().where(
-            Member.household_id == Household.id, Member.active, Member.labour == f.labour))
+            Member.household_id == Household.id, same_county(Member, Household), Member.active,
+            Member.labour == f.labour))
     if f.has_active_loan is not None:
-        loan = exists().where(Loan.household_id == Household.id, Loan.outstanding > 0)
+        loan = exists().where(Loan.household_id == Household.id, same_county(Loan, Household), Loan.outstanding > 0)
         stmt = stmt.where(loan if f.has_active_loan else ~loan)
     if f.q:
         q = f.q.strip()
         conds: list[ColumnElement[bool]] = [Household.head_name.contains(q, autoescape=True)]
         number = q[:-1] + "X" if q.endswith("x") else q
         if len(number) == 18:
-            conds.append(exists().where(Member.household_id == Household.id, Member.id_number == number))
+            conds.append(exists().where(Member.household_id == Household.id, same_county(Member, Household),
+                                        Member.id_number == number))
         stmt = stmt.where(or_(*conds))
     return stmt
 
@@ -161,7 +164,7 @@ def export_statement(principal: Principal, filters: Filters) -> Select[Any]:
     h, m = Household.__table__.c, Member.__table__.c
     return (
         select(*(h[c] for c in _EXPORT_HOUSEHOLD), *(m[c] for c in _EXPORT_MEMBER), m.id.label("member_id"))
-        .select_from(Household.__table__.join(Member.__table__, and_(m.household_id == h.id, m.active)))
+        .select_from(Household.__table__.join(Member.__table__, and_(m.household_id == h.id, m.active, m.county == h.county)))
         .where(h.id.in_(sub))
         .order_by(h.area_code, h.household_no, m.relation != rules.HEAD, m.birth_date, m.id)
     )
@@ -212,7 +215,8 @@ async def household_stats(session: AsyncSession, *, principal: Principal, area: 
     by_category = await counts(hs.c.category)
     by_cause = await counts(hs.c.main_cause)
     poor = await session.scalar(
-        select(func.count()).select_from(Member).join(hs, hs.c.id == Member.household_id)
+        select(func.count()).select_from(Member)
+        .join(hs, and_(hs.c.id == Member.household_id, same_county(Member, hs)))
         .where(Member.active, hs.c.status.in_(rules.POOR))
     ) or 0
     population = await session.scalar(

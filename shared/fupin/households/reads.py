@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Select, bindparam, select, tuple_
+from sqlalchemy import Select, and_, bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 
 from fupin.areas.scope import principal_bounds, visible
@@ -26,7 +26,8 @@ _M = Member.__table__
 
 _BY_ID = Prepared(
     select(*(_H.c[f] for f in SUMMARY), *(_M.c[f].label(f"m_{f}") for f in MEMBER))
-    .select_from(_H.outerjoin(_M, _M.c.household_id == _H.c.id))
+    # the county too: on Citus the join then stays on the worker holding the household
+    .select_from(_H.outerjoin(_M, and_(_M.c.household_id == _H.c.id, _M.c.county == _H.c.county)))
     .where(_H.c.id == bindparam("id", type_=PgUUID(as_uuid=True)))
     .order_by(*queries.MEMBER_ORDER)
 )

@@ -60,8 +60,8 @@ async def _copy_lines(session: AsyncSession, batch: BankBatch, lines: list[tuple
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table("bank_file_upload", records=lines, columns=["line_no", "raw"])
     await session.execute(text(
-        "INSERT INTO bank_batch_line (batch_id, line_no, area_code, raw) "
-        "SELECT :batch, u.line_no, :area, u.raw FROM bank_file_upload u"), {"batch": batch.id, "area": batch.area_code})
+        "INSERT INTO bank_batch_line (batch_id, line_no, area_code, county, raw) "
+        "SELECT :batch, u.line_no, :area, left(CAST(:area AS varchar), 6), u.raw FROM bank_file_upload u"), {"batch": batch.id, "area": batch.area_code})
     await session.execute(text("TRUNCATE bank_file_upload"))
 
 

@@ -101,9 +101,9 @@ docs AS MATERIALIZED (
 checked AS MATERIALIZED (  -- the checks once per line (referred to below, they would be repeated per column)
     SELECT p.*, {_first_failure(1)} AS field FROM docs p
 )
-INSERT INTO bank_batch_event (batch_id, line_no, area_code, payload, body_hash, event_id, kind, application_id,
+INSERT INTO bank_batch_event (batch_id, line_no, area_code, county, payload, body_hash, event_id, kind, application_id,
     external_id, amount, on_date, due_on, rate, reverses_event_id, status, http_status, code, detail)
-SELECT p.batch_id, p.line_no, p.area_code, p.raw_doc,
+SELECT p.batch_id, p.line_no, p.area_code, left(p.area_code, 6), p.raw_doc,
        CASE WHEN v.field IS NULL THEN encode(sha256(convert_to(p.raw_doc::text, 'UTF8')), 'hex') END,
        CASE WHEN jsonb_typeof(p.d->'event_id') = 'string' THEN left(p.d->>'event_id', 100) END,
        CASE WHEN v.field IS NULL THEN p.d->>'kind' END,
@@ -268,10 +268,10 @@ WHERE {_CHUNK} AND s.line_no = f.line_no
 # Every fresh event is recorded once; those decided here carry their outcome, the sequential ones are
 # recorded as received and decided by postings.apply_recorded, in line order.
 RECORD_DECIDED = text(f"""
-INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, application_id, status, code,
+INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, county, application_id, status, code,
                              payload, received_at)
 SELECT gen_random_uuid(), CAST(:client AS varchar), s.event_id, s.body_hash, s.kind,
-       CAST(:client_area AS varchar),
+       CAST(:client_area AS varchar), left(CAST(:client_area AS varchar), 6),
        CASE WHEN s.kind = 'repayment' THEN coalesce(s.application_id, s.target_application_id)
             ELSE s.application_id END, s.status,
        s.code, s.payload, now()
@@ -279,14 +279,14 @@ FROM bank_batch_event s
 WHERE {_CHUNK} AND NOT s.sequential AND s.status IN ('applied', 'parked', 'refused') AND s.body_hash IS NOT NULL
   AND s.code IS DISTINCT FROM 'bank.invalid_line'
 ORDER BY s.line_no
-ON CONFLICT (client_id, event_id) DO NOTHING
+ON CONFLICT (client_id, event_id, county) DO NOTHING
 """)
 
 RECORD_SEQUENTIAL = text(f"""
-INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, application_id, status,
+INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, county, application_id, status,
                              payload, received_at)
 SELECT gen_random_uuid(), CAST(:client AS varchar), s.event_id, s.body_hash, s.kind,
-       CAST(:client_area AS varchar), s.application_id, 'received',
+       CAST(:client_area AS varchar), left(CAST(:client_area AS varchar), 6), s.application_id, 'received',
        s.payload, now()
 FROM bank_batch_event s
 WHERE {_CHUNK} AND s.sequential
@@ -294,7 +294,7 @@ WHERE {_CHUNK} AND s.sequential
                   AND o.line_no >= :lo AND o.event_id = s.event_id AND o.body_hash IS NOT NULL)
   AND NOT EXISTS (SELECT 1 FROM bank_loan_event x WHERE x.client_id = :client AND x.event_id = s.event_id)
 ORDER BY s.line_no
-ON CONFLICT (client_id, event_id) DO NOTHING
+ON CONFLICT (client_id, event_id, county) DO NOTHING
 RETURNING id, event_id
 """)
 
@@ -305,8 +305,8 @@ WHERE {_CHUNK} AND NOT s.sequential AND s.status IN ('applied', 'parked', 'refus
 """)
 
 INSERT_REPAYMENTS = text(f"""
-INSERT INTO loan_repayment (id, loan_id, area_code, amount, paid_on, source_event_id, recorded_at)
-SELECT gen_random_uuid(), s.loan_id, l.area_code, s.amount, s.on_date, s.event_id, now()
+INSERT INTO loan_repayment (id, loan_id, area_code, county, amount, paid_on, source_event_id, recorded_at)
+SELECT gen_random_uuid(), s.loan_id, l.area_code, left(l.area_code, 6), s.amount, s.on_date, s.event_id, now()
 FROM bank_batch_event s JOIN loan l ON l.id = s.loan_id
 WHERE {_CHUNK} AND s.status = 'applied' AND NOT s.sequential
 ORDER BY s.line_no
@@ -356,15 +356,15 @@ app_upd AS (
     RETURNING a.id
 ),
 steps AS (
-    INSERT INTO loan_application_step (id, application_id, area_code, step, from_status, to_status, role, actor,
+    INSERT INTO loan_application_step (id, application_id, area_code, county, step, from_status, to_status, role, actor,
                                        on_date, opinion, recorded_at)
-    SELECT gen_random_uuid(), n.id, n.area_code, 'repaid', n.before_last, 'repaid', 'bank', CAST(:actor AS varchar), n.last_on,
+    SELECT gen_random_uuid(), n.id, n.area_code, left(n.area_code, 6), 'repaid', n.before_last, 'repaid', 'bank', CAST(:actor AS varchar), n.last_on,
            '贷款已还清', now()
     FROM apps n WHERE n.new_status = 'repaid' AND n.before_last <> 'repaid'
     RETURNING application_id
 )
-INSERT INTO loan_notification (id, area_code, household_id, application_id, message, created_at)
-SELECT gen_random_uuid(), n.area_code, n.household_id, n.id, '贷款已还清', now()
+INSERT INTO loan_notification (id, area_code, county, household_id, application_id, message, created_at)
+SELECT gen_random_uuid(), n.area_code, left(n.area_code, 6), n.household_id, n.id, '贷款已还清', now()
 FROM apps n WHERE n.new_status = 'repaid' AND n.before_last <> 'repaid'
 """)
 
@@ -374,8 +374,8 @@ WHERE {_CHUNK} AND s.sequential ORDER BY s.line_no
 """)
 
 KEEP_RESULTS = text(f"""
-INSERT INTO bank_batch_result (batch_id, line_no, area_code, event_id, status, http_status, code, detail, loan_id)
-SELECT s.batch_id, s.line_no, s.area_code, s.event_id, s.status, s.http_status, s.code, s.detail, s.loan_id
+INSERT INTO bank_batch_result (batch_id, line_no, area_code, county, event_id, status, http_status, code, detail, loan_id)
+SELECT s.batch_id, s.line_no, s.area_code, left(s.area_code, 6), s.event_id, s.status, s.http_status, s.code, s.detail, s.loan_id
 FROM bank_batch_event s WHERE {_CHUNK}
 """)
 

@@ -396,7 +396,7 @@ _RECORD = (
             body_hash=body_hash(bindparam("doc", type_=Text)), kind=bindparam("kind"),
             area_code=bindparam("area_code"), application_id=bindparam("application_id"),
             status=bindparam("status"), payload=bindparam("payload"))
-    .on_conflict_do_nothing(index_elements=["client_id", "event_id"])
+    .on_conflict_do_nothing(index_elements=["client_id", "event_id", "county"])
     .returning(BankLoanEvent.id, BankLoanEvent.body_hash)
 )
 

@@ -113,8 +113,8 @@ async def load(
 _ARR = ARRAY
 _WRITE = text("""
 WITH rep AS (
-    INSERT INTO loan_repayment (id, loan_id, area_code, amount, paid_on, source_event_id, recorded_at)
-    SELECT gen_random_uuid(), r.loan_id, r.area_code, r.amount, r.paid_on, r.event_id, now()
+    INSERT INTO loan_repayment (id, loan_id, area_code, county, amount, paid_on, source_event_id, recorded_at)
+    SELECT gen_random_uuid(), r.loan_id, r.area_code, left(r.area_code, 6), r.amount, r.paid_on, r.event_id, now()
     FROM unnest(:r_loan, :r_area, :r_amount, :r_on, :r_event) WITH ORDINALITY
          AS r(loan_id, area_code, amount, paid_on, event_id, n)
     ORDER BY r.n
@@ -130,16 +130,16 @@ WITH rep AS (
     WHERE a.id = v.id
     RETURNING 1
 ), st AS (
-    INSERT INTO loan_application_step (id, application_id, area_code, step, from_status, to_status, role, actor,
+    INSERT INTO loan_application_step (id, application_id, area_code, county, step, from_status, to_status, role, actor,
                                        on_date, opinion, recorded_at)
-    SELECT gen_random_uuid(), s.app_id, s.area_code, 'repaid', s.before, 'repaid', CAST(:role AS varchar),
+    SELECT gen_random_uuid(), s.app_id, s.area_code, left(s.area_code, 6), 'repaid', s.before, 'repaid', CAST(:role AS varchar),
            CAST(:actor AS varchar), s.on_date,
            '贷款已还清', now()
     FROM unnest(:s_app, :s_area, :s_before, :s_on) AS s(app_id, area_code, before, on_date)
     RETURNING 1
 ), nt AS (
-    INSERT INTO loan_notification (id, area_code, household_id, application_id, message, created_at)
-    SELECT gen_random_uuid(), s.area_code, s.household_id, s.app_id, '贷款已还清', now()
+    INSERT INTO loan_notification (id, area_code, county, household_id, application_id, message, created_at)
+    SELECT gen_random_uuid(), s.area_code, left(s.area_code, 6), s.household_id, s.app_id, '贷款已还清', now()
     FROM unnest(:s_app, :s_area, :s_household) AS s(app_id, area_code, household_id)
     RETURNING 1
 ), ev AS (

@@ -156,10 +156,11 @@ async def set_quota(
 ) -> tuple[LoanQuota, Decimal]:
     _require_level(township_code, Level.township, "township_code")
     _require_visible(principal, township_code, "township")
+    ins = insert(LoanQuota).values(id=uuid.uuid4(), area_code=township_code, year=year, amount=amount)
     stmt = (
-        insert(LoanQuota)
-        .values(id=uuid.uuid4(), area_code=township_code, year=year, amount=amount)
-        .on_conflict_do_update(index_elements=["area_code", "year"], set_={"amount": amount, "updated_at": func.now()})
+        # excluded.updated_at is the insert's default, now(): Citus takes no volatile call in DO UPDATE SET
+        ins.on_conflict_do_update(index_elements=["area_code", "year", "county"],
+                                  set_={"amount": amount, "updated_at": ins.excluded.updated_at})
         .returning(LoanQuota.id)
     )
     quota_id = await session.scalar(stmt)

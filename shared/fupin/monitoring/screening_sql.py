@@ -77,9 +77,9 @@ FROM o
 """
 
 _NEW_HOUSEHOLDS = """
-INSERT INTO monitored_household (id, area_code, household_id, head_name, address, kind, cause, status, cycle,
+INSERT INTO monitored_household (id, area_code, county, household_id, head_name, address, kind, cause, status, cycle,
   persons, income_per_capita, opened_on, decision_due_on, created_by, created_at, updated_at)
-SELECT h.new_mh_id, reg.area_code, reg.id, reg.head_name, reg.address, 'unstable_exited', CAST(:cause AS varchar), 'warned', 1,
+SELECT h.new_mh_id, reg.area_code, left(reg.area_code, 6), reg.id, reg.head_name, reg.address, 'unstable_exited', CAST(:cause AS varchar), 'warned', 1,
        GREATEST(h.persons, 1), reg.income_per_capita, CAST(:on AS date), CAST(:due AS date), CAST(:actor AS varchar),
        now(), now()
 FROM {h} h JOIN household reg ON reg.id = h.household_id WHERE h.new_mh_id IS NOT NULL
@@ -93,9 +93,9 @@ FROM {h} h WHERE mh.id = h.mh_id AND h.outcome = 'warning'
 """
 
 _OPEN_STEPS = """
-INSERT INTO monitoring_step (id, area_code, monitored_household_id, cycle, step, from_status, to_status, role,
+INSERT INTO monitoring_step (id, area_code, county, monitored_household_id, cycle, step, from_status, to_status, role,
   actor, on_date, opinion, details, recorded_at)
-SELECT gen_random_uuid(), mh.area_code, mh.id, mh.cycle, 'open', COALESCE(h.mh_status, 'none'), 'warned',
+SELECT gen_random_uuid(), mh.area_code, left(mh.area_code, 6), mh.id, mh.cycle, 'open', COALESCE(h.mh_status, 'none'), 'warned',
        CAST(:role AS varchar), CAST(:actor AS varchar), CAST(:on AS date), '', jsonb_build_object('decision_due_on', CAST(CAST(:due AS date) AS text),
                                         'screening_id', CAST(CAST(:sid AS uuid) AS text)),
        now()
@@ -105,9 +105,9 @@ FROM {h} h JOIN monitored_household mh ON mh.id = COALESCE(h.mh_id, h.new_mh_id)
 # Routed like `access.responsible_cadre`: a registry household's longest-standing active pairing with an
 # active cadre, else the cadre named on the monitored household.
 _WARNINGS = """
-INSERT INTO monitoring_warning (id, area_code, monitored_household_id, cycle, source, screening_id,
+INSERT INTO monitoring_warning (id, area_code, county, monitored_household_id, cycle, source, screening_id,
   screening_source, cause, amount, detail, raised_on, cadre_id, opened_cycle, created_by, created_at)
-SELECT h.warning_id, mh.area_code, mh.id, mh.cycle, 'screening', CAST(:sid AS uuid), CAST(:source AS varchar),
+SELECT h.warning_id, mh.area_code, left(mh.area_code, 6), mh.id, mh.cycle, 'screening', CAST(:sid AS uuid), CAST(:source AS varchar),
        CAST(:cause AS varchar), h.total, CAST(:detail AS varchar), CAST(:on AS date),
        COALESCE((SELECT p.cadre_id FROM pairing p JOIN cadre c ON c.id = p.cadre_id
                  WHERE p.household_id = mh.household_id AND p.end_date IS NULL AND c.status = 'active'
@@ -119,9 +119,9 @@ FROM {h} h JOIN monitored_household mh ON mh.id = COALESCE(h.mh_id, h.new_mh_id)
 # One result per file row, in file order (the primary key's order). Names are kept only of people
 # matched in the area.
 _ROWS = """
-INSERT INTO screening_row (screening_id, row_no, area_code, id_masked, name, amount, event_on, outcome,
+INSERT INTO screening_row (screening_id, row_no, area_code, county, id_masked, name, amount, event_on, outcome,
   monitored_household_id, household_id, warning_id)
-SELECT CAST(:sid AS uuid), s.row_no, COALESCE(m.area_code, CAST(:county AS varchar)), s.id_masked,
+SELECT CAST(:sid AS uuid), s.row_no, COALESCE(m.area_code, CAST(:county AS varchar)), left(COALESCE(m.area_code, CAST(:county AS varchar)), 6), s.id_masked,
        CASE WHEN m.hkey IS NULL THEN NULL ELSE s.name END, s.amount, s.event_on, COALESCE(h.outcome, 'unmatched'),
        COALESCE(h.mh_id, h.new_mh_id), m.household_id, h.warning_id
 FROM {stage} s LEFT JOIN {m} m ON m.row_no = s.row_no LEFT JOIN {h} h ON h.hkey = m.hkey

@@ -40,9 +40,9 @@ WITH c AS (
     WHERE l.township_code = :township AND l.repaid_on BETWEEN :q_start AND :q_end
       AND l.repaid_on <= l.due_on AND l.outstanding = 0 AND {QUALIFIES}
 )
-INSERT INTO subsidy_payout (run_id, loan_id, area_code, household_id, enterprise_name, coop_code, principal,
+INSERT INTO subsidy_payout (run_id, loan_id, area_code, county, household_id, enterprise_name, coop_code, principal,
                             days, principal_days, rate, amount, paid_on, source_code, target_code, entry_id)
-SELECT s.run_id, s.id, s.area_code, s.household_id, s.enterprise_name, s.coop_code, s.principal, s.days, s.pd,
+SELECT s.run_id, s.id, s.area_code, left(s.area_code, 6), s.household_id, s.enterprise_name, s.coop_code, s.principal, s.days, s.pd,
        s.rate, s.amount, :paid_on, s.source_code, s.target_code,
        CAST(md5(CAST(s.run_id AS text) || ':' || s.source_code) AS uuid)
 FROM (

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from sqlalchemy import text
 
 from fupin.areas.scope import scope_pattern
 from fupin.auth.permissions import Perm, require
 from fupin.auth.principal import Principal
+from fupin.db import set_area_scope
 from fupin.jobs import JobRun
 from fupin.loans import bank_batch, bank_files, postings
 from fupin.loans.models import BankBatch, BankClient
@@ -49,7 +49,7 @@ async def bank_caller(
     require(principal.role, Perm.loan_event_post)
     request.state.principal = principal
     await throttle_bank(request, client)
-    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)})
+    await set_area_scope(session, scope_pattern(principal))
     await claim_for(request, session, caller=f"bank:{client.client_id}", area_code=principal.area_code)
     return client, principal
 
@@ -97,7 +97,7 @@ async def bank_stream_caller(
     require(principal.role, Perm.loan_event_post)
     request.state.principal = principal
     await throttle_bank(request, client)
-    await session.execute(text("SELECT set_config('fupin.scope', :s, true)"), {"s": scope_pattern(principal)})
+    await set_area_scope(session, scope_pattern(principal))
 
     async def drain() -> str:
         # A retry of a stored upload: read it all under the signature before anything is replayed.

@@ -162,7 +162,12 @@ async def apply_batch(
         # Fresh statistics for the working rows just written, or the planner takes a chunk for one row
         # and joins it with itself in nested loops (quadratic in the chunk).
         await session.execute(text("ANALYZE bank_batch_event"))
+        # The evaluation's CTE chain (windows, outer joins) hides its size from the planner, which then
+        # joins the chunk's rows to it in nested loops (quadratic: a 100k-line chunk of a bank's daily file
+        # ran for over 20 minutes). Only its LATERAL lookups need nested loops; every other join hashes.
+        await session.execute(text("SET LOCAL enable_nestloop = off"))
         await session.execute(sql.EVALUATE, params)
+        await session.execute(text("SET LOCAL enable_nestloop = on"))
         fresh = await _record(session, params)
         await session.execute(sql.INSERT_REPAYMENTS, params)
         await session.execute(sql.SETTLE_LOANS, params)

@@ -19,9 +19,9 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from fupin.auth.permissions import PERMISSIONS, Perm
 from fupin.auth.roles import Role
 from fupin.settings import Settings
-from fupin_api.deps import Authorize, Read
 from fupin_api.main import create_app
 from fupin_api.openapi import api_routes, render
+from fupin_api.openapi_contract import _perms_of
 from tests.live import live_api
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,15 +39,6 @@ def _api_routes() -> list[APIRoute]:
     return [r for r in api_routes(_app()) if r.include_in_schema]
 
 
-def _perms_of(route: APIRoute) -> set[Perm]:
-    found: set[Perm] = set()
-    stack = [route.dependant]
-    while stack:
-        dep = stack.pop()
-        if isinstance(dep.call, Authorize | Read):
-            found.add(dep.call.perm)
-        stack.extend(dep.dependencies)
-    return found
 
 
 def test_committed_openapi_matches_the_app():

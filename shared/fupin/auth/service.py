@@ -20,7 +20,7 @@ from fupin.auth.cache import UserAuth, VerifiedTokens
 from fupin.auth.models import User
 from fupin.auth.principal import Principal
 from fupin.auth.roles import Role
-from fupin.errors import Conflict, DomainError, Unauthorized
+from fupin.errors import Conflict, DomainError, NotFound, Unauthorized
 from fupin.settings import Settings
 
 _hasher = PasswordHasher()
@@ -196,7 +196,8 @@ async def add_user(
     if role in (Role.system, Role.bank):
         raise Conflict("user.role_not_assignable", f"role {role} is not for people", f"角色 {role} 不能分配给用户")
     if not visible(principal, area_code):
-        raise Conflict("user.area_outside_scope", "area is outside your scope", "区划超出管辖范围")
+        # Another area answers as if it did not exist, like every other foreign object (README, Access).
+        raise NotFound("user.area_outside_scope", "no such area in your scope", "辖区内无此区划")
     user = await create_user(
         session, username=username, password=password, role=role, area_code=area_code, full_name=full_name
     )

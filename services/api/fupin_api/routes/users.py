@@ -19,7 +19,7 @@ router = APIRouter(route_class=WriteRoute, tags=["users"])
 
 
 @router.post("/users", summary="Create a user in your area", response_model=UserRead, status_code=201,
-             responses=problem_responses(403, 409))
+             responses=problem_responses(403, 404, 409))
 async def create_user(body: UserCreate, session: SessionDep, principal: Principal = Authorized(Perm.user_write)) -> UserRead:
     user = await service.add_user(
         session, principal=principal, username=body.username, password=body.password, role=body.role,

@@ -91,6 +91,8 @@ def test_settings() -> Iterator[Settings]:
         login_rate_per_user=1_000_000,
         login_rate_per_address=1_000_000,
         bank_rate_per_client=1_000_000,
+        bank_failures_per_address=1_000_000,
+        bank_failures_per_client=1_000_000,
         throttle_key_prefix=f"fupin:test:{uuid.uuid4().hex[:8]}:throttle",
     )
     os.environ.update({

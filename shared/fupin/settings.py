@@ -64,6 +64,17 @@ class Settings(BaseSettings):
         "a batch of up to 1,000 events is one request.",
     )
     bank_rate_window_seconds: int = Field(60, description="Window of the bank throttle (fixed, aligned).")
+    bank_failures_per_address: int = Field(
+        20, description="Failed bank signatures (bad or missing signature, unknown client, stale timestamp) per "
+        "client address per bank_failure_window_seconds; beyond, that address's signed requests answer 429 "
+        "before any signature is checked.",
+    )
+    bank_failures_per_client: int = Field(
+        60, description="Failed bank signatures per claimed client id per bank_failure_window_seconds, from any "
+        "address; beyond, requests naming that client answer 429 until the window ends (higher than the "
+        "per-address limit, so that one address cannot lock a bank out by itself).",
+    )
+    bank_failure_window_seconds: int = Field(300, description="Window of the failed-signature throttles (fixed, aligned).")
     throttle_key_prefix: str = Field("fupin:throttle", description="Prefix of the throttle counters in Redis.")
     throttle_redis_timeout_seconds: float = Field(
         0.25, description="How long a throttle check waits for Redis. Unreachable or slow Redis: the request is "

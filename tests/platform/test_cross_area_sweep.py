@@ -496,10 +496,11 @@ def target_of(route: APIRoute, caller: Caller, world: World) -> Target | str | N
 
 
 def expected_refusal(op: dict[str, Any], route: APIRoute, caller: Caller) -> set[int]:
+    """README, Access: another area's object answers 404, a right the role lacks 403 (checked first)."""
     if is_signed(op):
         return {404} if caller.bank else {401}
     perm = perm_of(route)
-    return {403} if perm is None or not allowed(caller.role, perm) else {403, 404}
+    return {403} if perm is None or not allowed(caller.role, perm) else {404}
 
 
 def query_of(spec: dict[str, Any], op: dict[str, Any], target: Target) -> dict[str, Any]:

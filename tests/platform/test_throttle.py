@@ -1,4 +1,5 @@
-"""Logins throttled per username and per client address, bank routes per bank client: N allowed, N+1
+"""Logins throttled per username and per client address, bank routes per bank client, failed bank
+signatures per client address and per claimed client: N allowed, N+1
 answered 429 with Retry-After and a stable code, allowed again in the next window. The throttle's clock
 is moved by the test, so nothing depends on how fast this machine runs the requests."""
 
@@ -143,6 +144,65 @@ class TestBankThrottle:
             body, headers = signed(bank, {"events": []})
             r = await client.post("/bank/loan-events", content=body, headers=headers)
             assert r.status_code != 429, r.text
+
+
+class TestFailedSignatureThrottle:
+    """Failed signatures are counted per client address and per claimed client; past either allowance the
+    signed routes answer 429 before any signature is checked, a right one included, until the window ends."""
+
+    @staticmethod
+    async def poll(http: httpx.AsyncClient, bank, *, forged: bool = False) -> httpx.Response:
+        _, headers = signed(bank, None)
+        headers.pop("Content-Type")
+        signature = "0" * 64 if forged else _sig_empty(bank, headers)
+        return await http.get(f"/bank/loan-event-files/{uuid.uuid4()}", headers={**headers, "X-Fupin-Signature": signature})
+
+    async def test_per_address_across_client_ids_and_other_addresses_unaffected(
+            self, app, owner_sessionmaker, test_settings):
+        county = await new_county(owner_sessionmaker)
+        bank = await make_bank(owner_sessionmaker, county.townships[0])
+        other = await make_bank(owner_sessionmaker, county.townships[0])
+        with throttled(app, test_settings, bank_failures_per_address=3, bank_failure_window_seconds=300) as clock:
+            clock.now += 100  # 200 s left in this window
+            async with client_at(app, "203.0.113.20") as attacker, client_at(app, "203.0.113.21") as bystander:
+                # Forged signatures under two client ids: the address pays for both.
+                codes = [(await self.poll(attacker, (bank, other)[i % 2], forged=True)).status_code for i in range(3)]
+                assert codes == [401, 401, 401]
+                r = await self.poll(attacker, bank)  # even a right signature: nothing is checked any more
+                # (the suite's per-client allowance is unlimited: this is the per-address one)
+                assert (r.status_code, r.json()["code"], r.headers["Retry-After"]) == (429, "bank.throttled", "200")
+                assert (await self.poll(bystander, bank)).status_code == 404  # the bank itself, elsewhere
+                clock.now += 200
+                assert (await self.poll(attacker, bank)).status_code == 404
+
+    async def test_per_claimed_client_across_addresses(self, app, owner_sessionmaker, test_settings):
+        county = await new_county(owner_sessionmaker)
+        bank = await make_bank(owner_sessionmaker, county.townships[0])
+        other = await make_bank(owner_sessionmaker, county.townships[0])
+        with throttled(app, test_settings, bank_failures_per_client=2, bank_failure_window_seconds=60) as clock:
+            for i in range(2):
+                async with client_at(app, f"203.0.113.{30 + i}") as http:
+                    assert (await self.poll(http, bank, forged=True)).status_code == 401
+            async with client_at(app, "203.0.113.40") as http:
+                r = await self.poll(http, bank)
+                # (the suite's per-address allowance is unlimited: this is the per-client one)
+                assert (r.status_code, r.json()["code"], r.headers["Retry-After"]) == (429, "bank.throttled", "60")
+                assert (await self.poll(http, other)).status_code == 404
+                clock.now += 60
+                assert (await self.poll(http, bank)).status_code == 404
+
+    async def test_stale_timestamps_count_and_right_signatures_do_not(self, app, owner_sessionmaker, test_settings):
+        county = await new_county(owner_sessionmaker)
+        bank = await make_bank(owner_sessionmaker, county.townships[0])
+        with throttled(app, test_settings, bank_failures_per_address=2, bank_failure_window_seconds=60):
+            async with client_at(app, "203.0.113.50") as http:
+                for _ in range(5):  # successes are not failures: never throttled by this limit
+                    assert (await self.poll(http, bank)).status_code == 404
+                body, headers = signed(bank, {"events": []}, ts=1)
+                for _ in range(2):
+                    r = await http.post("/bank/loan-events", content=body, headers=headers)
+                    assert (r.status_code, r.json()["code"]) == (401, "bank.stale_timestamp")
+                assert (await self.poll(http, bank)).status_code == 429
 
 
 def _sig_empty(bank, headers: dict[str, str]) -> str:

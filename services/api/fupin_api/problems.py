@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fupin.errors import DomainError
+from fupin_api import throttle
 from fupin_api.denials import record_refusal
 
 log = logging.getLogger("fupin.api")
@@ -93,6 +94,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         await record_refusal(request, exc)
+        await throttle.count_refusal(request, exc)
         headers = None
         if "retry_after" in exc.extra:
             headers = {"Retry-After": str(exc.extra["retry_after"])}

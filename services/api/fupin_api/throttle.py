@@ -1,5 +1,6 @@
 """Fixed-window request throttles in Redis: logins per username and per client address, bank routes per
-bank client. Answers 429 problem+json with `Retry-After` and a stable code.
+bank client, and failed bank signatures per client address and per claimed client. Answers 429
+problem+json with `Retry-After` and a stable code.
 
 One counter per (limit, identity, window): `INCR` and, on the window's first hit, `EXPIRE`, in one
 Lua script so the pair is atomic; all of a request's counters go in one pipelined round trip. Keys
@@ -22,11 +23,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fastapi import Request
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from fupin.errors import DomainError
 from fupin.settings import Settings
+from fupin_api.denials import client_address
 
 log = logging.getLogger("fupin.api")
 
@@ -65,6 +68,10 @@ class Throttle:
         self.login_user = Limit("login.user", settings.login_rate_per_user, settings.login_rate_window_seconds)
         self.login_address = Limit("login.addr", settings.login_rate_per_address, settings.login_rate_window_seconds)
         self.bank_client = Limit("bank.client", settings.bank_rate_per_client, settings.bank_rate_window_seconds)
+        self.bank_fail_address = Limit("bank.fail.addr", settings.bank_failures_per_address,
+                                       settings.bank_failure_window_seconds)
+        self.bank_fail_client = Limit("bank.fail.client", settings.bank_failures_per_client,
+                                      settings.bank_failure_window_seconds)
         self._skip_until = 0.0  # monotonic: while Redis is known to be down, do not wait for it again
 
     def key(self, limit: Limit, identity: str, now: float) -> str:
@@ -74,27 +81,78 @@ class Throttle:
 
     async def hit(self, code: str, checks: Sequence[tuple[Limit, str]]) -> None:
         """Count one request against every (limit, identity); `Throttled` (429) if any is over its limit."""
-        if self.redis is None or time.monotonic() < self._skip_until:
-            return
         now = self.clock()
+        counts = await self._counts(checks, now, count=True)
+        for n, (limit, _) in zip(counts, checks, strict=True):
+            if n > limit.limit:
+                raise self._throttled(code, limit, now)
+
+    async def refuse_spent(self, code: str, checks: Sequence[tuple[Limit, str]]) -> None:
+        """`Throttled` (429) if any (limit, identity) has already used its whole allowance in this window;
+        counts nothing (for failures, counted by `count` once they happened)."""
+        now = self.clock()
+        counts = await self._counts(checks, now, count=False)
+        for n, (limit, _) in zip(counts, checks, strict=True):
+            if n >= limit.limit:
+                raise self._throttled(code, limit, now)
+
+    async def count(self, checks: Sequence[tuple[Limit, str]]) -> None:
+        """Count one event (a failure) against every (limit, identity), refusing nothing."""
+        await self._counts(checks, self.clock(), count=True)
+
+    def _throttled(self, code: str, limit: Limit, now: float) -> Throttled:
+        window_end = (int(now // limit.window) + 1) * limit.window
+        return Throttled(code, limit, max(1, math.ceil(window_end - now)))
+
+    async def _counts(self, checks: Sequence[tuple[Limit, str]], now: float, *, count: bool) -> list[int]:
+        """The counters of `checks` in this window (after counting one more when `count`), in one round trip;
+        zeros when Redis is down (fail open)."""
+        if self.redis is None or time.monotonic() < self._skip_until:
+            return [0] * len(checks)
         try:
             async with asyncio.timeout(self.timeout):
                 pipe = self.redis.pipeline(transaction=False)
                 for limit, identity in checks:
-                    pipe.eval(_INCR, 1, self.key(limit, identity, now), str(2 * limit.window))
-                counts = await pipe.execute()
+                    if count:
+                        pipe.eval(_INCR, 1, self.key(limit, identity, now), str(2 * limit.window))
+                    else:
+                        pipe.get(self.key(limit, identity, now))
+                return [int(n or 0) for n in await pipe.execute()]
         except (RedisError, OSError, TimeoutError):
             self._skip_until = time.monotonic() + self.retry
             log.warning("throttle: redis unreachable, letting requests through for %s s", self.retry, exc_info=True)
-            return
-        for count, (limit, _) in zip(counts, checks, strict=True):
-            if int(count) > limit.limit:
-                window_end = (int(now // limit.window) + 1) * limit.window
-                raise Throttled(code, limit, max(1, math.ceil(window_end - now)))
+            return [0] * len(checks)
 
     async def aclose(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()
+
+
+# Refusals of a signed bank request that an attacker guessing signatures or replaying old ones produces.
+BANK_SIGNATURE_FAILURES = frozenset({"bank.bad_signature", "bank.stale_timestamp"})
+
+
+def bank_failure_checks(throttle: Throttle, request: Request) -> list[tuple[Limit, str]]:
+    """The failed-signature counters a signed request answers to: its client address and, when it names
+    one, the client id it claims (verified or not: failures are what is counted)."""
+    checks = [(throttle.bank_fail_address, client_address(request) or "unknown")]
+    if claimed := request.headers.get("x-fupin-client"):
+        checks.append((throttle.bank_fail_client, claimed))
+    return checks
+
+
+async def refuse_failed_signers(request: Request) -> None:
+    """Before a signature is checked: 429 `bank.throttled` for an address, or a claimed client, that has
+    failed as many signatures as its window allows, so that guessing cannot go on at request speed."""
+    throttle: Throttle = request.app.state.throttle
+    await throttle.refuse_spent("bank.throttled", bank_failure_checks(throttle, request))
+
+
+async def count_refusal(request: Request, exc: DomainError) -> None:
+    """Called for every refusal answered (fupin_api.problems): counts a failed bank signature."""
+    throttle: Throttle | None = getattr(request.app.state, "throttle", None)
+    if throttle is not None and exc.status == 401 and exc.code in BANK_SIGNATURE_FAILURES:
+        await throttle.count(bank_failure_checks(throttle, request))
 
 
 def connect(settings: Settings) -> Throttle:

@@ -32,6 +32,7 @@ from fupin_api import metrics
 from fupin_api.deps import Authorized, SessionDep, SettingsDep
 from fupin_api.idempotency import WriteRoute, body_read, claim_for, claim_streamed, identifies_caller
 from fupin_api.problems import problem_responses
+from fupin_api.throttle import refuse_failed_signers
 
 router = APIRouter(route_class=WriteRoute, tags=["bank"])
 
@@ -43,6 +44,7 @@ async def bank_caller(
     x_fupin_timestamp: Annotated[str | None, Header()] = None,
     x_fupin_signature: Annotated[str | None, Header()] = None,
 ) -> tuple[BankClient, Principal]:
+    await refuse_failed_signers(request)
     body = await request.body()
     client, principal = await postings.authenticate(session, client_id=x_fupin_client, timestamp=x_fupin_timestamp,
                                                     signature=x_fupin_signature, body=body)
@@ -56,7 +58,7 @@ async def bank_caller(
 
 async def throttle_bank(request: Request, client: BankClient) -> None:
     """Per verified client: a caller who cannot sign cannot spend a bank's allowance (bad signatures are
-    refused and audited before this point)."""
+    refused, audited and counted against their address and claimed client before this point)."""
     throttle = request.app.state.throttle
     await throttle.hit("bank.throttled", [(throttle.bank_client, client.client_id)])
 
@@ -92,6 +94,7 @@ async def bank_stream_caller(
     x_fupin_signature: Annotated[str | None, Header()] = None,
 ) -> tuple[BankClient, Principal, postings.SignedBody]:
     """Like `bank_caller`, for a body too large to read before checking: the caller feeds the check."""
+    await refuse_failed_signers(request)
     client, principal, check = await postings.open_signed(
         session, client_id=x_fupin_client, timestamp=x_fupin_timestamp, signature=x_fupin_signature)
     require(principal.role, Perm.loan_event_post)

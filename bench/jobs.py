@@ -63,7 +63,7 @@ async def subsidy_settlement(ctx: BenchContext) -> str:
     transaction, as the worker runs it (the runs and job rows are requested first, untimed by the worker)."""
     from fupin import jobs
     from fupin.ledger import service as ledger
-    from fupin.subsidies import jobs as subsidy_jobs  # noqa: F401  (registers the handler)
+    from fupin.subsidies import jobs as subsidy_jobs
     from fupin.subsidies.models import SubsidyPayout, SubsidyRun
 
     async with ctx.owner_session() as session:
@@ -76,7 +76,7 @@ async def subsidy_settlement(ctx: BenchContext) -> str:
             session.add(run)
             await jobs.request_job(session, kind="subsidy.settlement", key=run.job_key, area_code=t, args={})
             keys.append(run.job_key)
-    handler = jobs.handler_for("subsidy.settlement")
+    handler = subsidy_jobs.settle
     for key in keys:
         async with ctx.owner_session() as session:
             job = await session.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key))

@@ -27,6 +27,7 @@ from fupin.ledger import service as ledger
 from fupin.migrate import upgrade
 from fupin.subsidies import jobs as subsidy_jobs  # noqa: F401  (handlers)
 from fupin.subsidies.models import SubsidyPayout, SubsidyRun
+from fupin_worker import kinds
 
 ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 PER_TOWNSHIP = 2000
@@ -106,7 +107,7 @@ async def run(n: int) -> dict[str, object]:
             async with sm() as s, s.begin():
                 job = await s.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key))
                 assert job is not None
-                await jobs.handler_for("subsidy.settlement")(s, job)
+                await kinds.HANDLERS["subsidy.settlement"](s, job)
         settle = time.perf_counter() - t1
         for k, v in sorted(timings.items(), key=lambda kv: -kv[1])[:25]:
             print(f"{v:8.2f}s  {k}")

@@ -118,26 +118,8 @@ def job_loads(raw: bytes) -> Any:
 
     return json.loads(raw)
 
+# What does one kind of job: the worker's table (fupin_worker.kinds) maps each kind to one of these.
 Handler = Callable[[AsyncSession, JobRun], Awaitable[dict[str, Any]]]
-_HANDLERS: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    """Register the domain function that does a kind of job (`domain.verb`)."""
-
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[kind] = fn
-        return fn
-
-    return register
-
-
-def handler_for(kind: str) -> Handler:
-    return _HANDLERS[kind]
-
-
-def known_kinds() -> list[str]:
-    return sorted(_HANDLERS)
 
 
 async def request_job(

@@ -15,7 +15,6 @@ from fupin.settings import get_settings
 AUDIT_VERIFY = "audit.verify"
 
 
-@jobs.handler(AUDIT_VERIFY)
 async def verify_audit_chains(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     """Seal what is pending, then verify: a county's chain for a county's run, every chain for a platform run."""
     key = get_settings().audit_checkpoint_key

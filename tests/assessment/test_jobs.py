@@ -9,7 +9,7 @@ import fupin_worker.jobs.assessment as schedule_module
 from fupin import jobs
 from fupin.assessment.jobs import SCHEDULE, annual_key, monthly_key
 from fupin.assessment.models import QuotaProposal, RepaymentCheck
-from fupin_worker import runner
+from fupin_worker import kinds, runner
 from fupin_worker.schedule import ensure_due_runs
 from tests.assessment.factories import make_loan
 from tests.factories import new_county
@@ -91,7 +91,7 @@ class TestSchedule:
 
         async def tick() -> list[str]:
             async with owner_sessionmaker() as session, session.begin():
-                return await ensure_due_runs(session, now=now, tz="Asia/Shanghai")
+                return await ensure_due_runs(session, kinds.SCHEDULE, now=now, tz="Asia/Shanghai")
 
         created = await asyncio.gather(tick(), tick())
         fan_key = f"{SCHEDULE}:annual:2030"

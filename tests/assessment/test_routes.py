@@ -4,7 +4,6 @@ from datetime import date
 
 from sqlalchemy import select
 
-import fupin_worker.jobs.assessment  # noqa: F401  (registers the handlers)
 from fupin import jobs
 from fupin.assessment.jobs import annual_key
 from fupin.auth.roles import Role

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 
 from fupin import jobs
 from fupin.db import ALL_AREAS, set_area_scope
+from fupin_worker import kinds
 from fupin_worker import main as worker_main
 from fupin_worker.runner import execute
 from tests.factories import new_county
@@ -17,17 +19,22 @@ from tests.factories import new_county
 NEEDS, INPUT = "test.waiting.needs_input", "test.waiting.input"
 
 
-@jobs.handler(INPUT)
 async def _input(session: Any, run: jobs.JobRun) -> dict[str, Any]:
     return {"made": True}
 
 
-@jobs.handler(NEEDS)
 async def _needs_input(session: Any, run: jobs.JobRun) -> dict[str, Any]:
     awaited = run.args["input"]
     if await session.scalar(select(jobs.JobRun.status).where(jobs.JobRun.key == awaited)) != jobs.JobStatus.done.value:
         raise jobs.NotReady(f"{awaited} is not done yet", waiting_for=awaited)
     return {"used": awaited}
+
+
+@pytest.fixture(autouse=True)
+def _test_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two kinds of this module's own, added to the worker's table while its tests run."""
+    monkeypatch.setitem(kinds.HANDLERS, INPUT, _input)
+    monkeypatch.setitem(kinds.HANDLERS, NEEDS, _needs_input)
 
 
 async def _pair(sm: Any, county: str) -> tuple[str, str]:
@@ -109,7 +116,7 @@ class TestWaiting:
                 await other.execute(update(jobs.JobRun).where(jobs.JobRun.key == made).values(status="done"))
             raise jobs.NotReady("input not done", waiting_for=made)
 
-        monkeypatch.setitem(jobs._HANDLERS, NEEDS, racing)
+        monkeypatch.setitem(kinds.HANDLERS, NEEDS, racing)
         deliver = Deliveries()
         assert await execute(app_sessionmaker, test_settings, needs, deliver=deliver) == "waiting"
         run = await _run(owner_sessionmaker, needs)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from fupin import jobs, logs
 from fupin.auth.roles import Role
 from fupin.platform_jobs import AUDIT_VERIFY
+from fupin_worker import kinds
 from fupin_worker import main as worker_main
 from tests.factories import PASSWORD, login, new_county, new_user, token_for
 
@@ -101,7 +102,7 @@ class TestRequestToLogsToJobs:
             logging.getLogger("fupin.audit").warning("about to fail")
             raise RuntimeError("disk full")
 
-        monkeypatch.setitem(jobs._HANDLERS, AUDIT_VERIFY, failing)
+        monkeypatch.setitem(kinds.HANDLERS, AUDIT_VERIFY, failing)
         ctx = {"sessionmaker": app_sessionmaker, "settings": test_settings}
         assert await worker_main.run_job(ctx, key) == "failed"
 

@@ -22,6 +22,7 @@ from fupin.db import make_engine
 from fupin.metrics import JobRunCollector, PoolCollector, new_registry
 from fupin.platform_jobs import AUDIT_VERIFY
 from fupin_api import metrics as api_metrics
+from fupin_worker import kinds
 from fupin_worker import main as worker_main
 from fupin_worker import metrics as worker_metrics
 from tests.factories import PASSWORD, login, new_county, new_user, token_for
@@ -225,7 +226,7 @@ class TestWorker:
         async def failing(session: Any, run: jobs.JobRun) -> dict[str, Any]:
             raise RuntimeError("boom")
 
-        monkeypatch.setitem(jobs._HANDLERS, AUDIT_VERIFY, failing)
+        monkeypatch.setitem(kinds.HANDLERS, AUDIT_VERIFY, failing)
         async with owner_sessionmaker() as s, s.begin():
             await jobs.request_job(s, kind=AUDIT_VERIFY, key=bad_key, area_code=county.code)
         assert await worker_main.run_job(ctx, bad_key) == "failed"

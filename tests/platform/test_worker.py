@@ -26,6 +26,7 @@ from fupin.audit.models import AuditEvent
 from fupin.auth.roles import Role
 from fupin.settings import Settings
 from fupin_worker import main as worker_main
+from fupin_worker.kinds import SCHEDULE
 from fupin_worker.runner import execute
 from fupin_worker.schedule import ensure_due_runs
 from tests.conftest import private_worker_settings
@@ -158,7 +159,7 @@ async def test_scheduled_run_is_created_once_by_concurrent_ticks(owner_sessionma
 
     async def tick() -> list[str]:
         async with owner_sessionmaker() as s, s.begin():
-            return await ensure_due_runs(s, now=now, tz=test_settings.timezone)
+            return await ensure_due_runs(s, SCHEDULE, now=now, tz=test_settings.timezone)
 
     results = await asyncio.gather(*(tick() for _ in range(3)), return_exceptions=True)
     created = [k for r in results if isinstance(r, list) for k in r]

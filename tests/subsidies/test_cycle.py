@@ -17,7 +17,7 @@ from fupin import jobs
 from fupin.auth.roles import Role
 from fupin.ledger.models import LedgerAccount
 from fupin.subsidies.models import SubsidyPayout
-from fupin_worker import runner
+from fupin_worker import kinds, runner
 from tests.factories import new_county, token_for
 from tests.subsidies import factories as f
 
@@ -182,17 +182,17 @@ class TestQuarter:
         r = await client.post("/subsidy-runs", headers=fin,
                               json={"township_code": town, "quarter": Q3, "phase": "settlement"})
         key = r.json()["job_key"]
-        real = jobs.handler_for("subsidy.settlement")
+        real = kinds.HANDLERS["subsidy.settlement"]
 
         async def crashing(session, job):
             await real(session, job)  # payouts, entries and lines all written …
             raise RuntimeError("worker killed")  # … then the process dies before commit
 
-        jobs._HANDLERS["subsidy.settlement"] = crashing
+        kinds.HANDLERS["subsidy.settlement"] = crashing
         try:
             assert await runner.execute(app_sessionmaker, test_settings, key) == "failed"
         finally:
-            jobs._HANDLERS["subsidy.settlement"] = real
+            kinds.HANDLERS["subsidy.settlement"] = real
         async with sm() as s:
             assert await s.scalar(select(func.count()).select_from(SubsidyPayout)
                                   .where(SubsidyPayout.loan_id.in_(list(loans.values())))) == 0
@@ -304,7 +304,7 @@ class TestKill:
         env = {**os.environ, "FUPIN_FAULT_SLEEP_SECONDS": "300",
                "PYTHONPATH": os.pathsep.join(str(ROOT / p) for p in ("shared", "services/api", "services/worker", "."))}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.subsidies.killme", key, cwd=ROOT, env=env,
+            sys.executable, "-m", "tools.worker_to_kill", key, cwd=ROOT, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )
         try:

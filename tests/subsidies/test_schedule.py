@@ -11,7 +11,7 @@ from fupin.calendar import SHANGHAI
 from fupin.subsidies.models import SubsidyRun
 from fupin_worker import runner
 from fupin_worker.jobs.subsidies import quarter_start_due, settlement_due
-from fupin_worker.schedule import SCHEDULE
+from fupin_worker.kinds import SCHEDULE
 from tests.factories import new_county
 
 

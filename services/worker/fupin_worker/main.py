@@ -6,7 +6,6 @@ arq's own first lines are JSON too; without the flag the logs become JSON at sta
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from typing import Any
@@ -25,24 +24,6 @@ from fupin_worker import metrics, runner, sweeper
 
 log = logs.get_logger("fupin.worker")
 
-# Domain modules whose @jobs.handler registrations the worker needs.
-HANDLER_MODULES = [
-    "fupin.platform_jobs",
-    "fupin.loans.jobs",
-    "fupin.loans.bank_files",
-    "fupin_worker.jobs.loans",
-    "fupin_worker.jobs.assessment",
-    "fupin_worker.jobs.dividends",
-    "fupin.subsidies.jobs",
-    "fupin_worker.jobs.subsidies",
-]
-
-
-def _load_handlers() -> None:
-    for name in HANDLER_MODULES:
-        importlib.import_module(name)
-
-
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or get_settings()
     logs.ensure_logging(settings.log_level, fmt=settings.log_format)
@@ -51,7 +32,6 @@ async def startup(ctx: dict[str, Any]) -> None:
     except InsecureSettings as exc:
         log.error("worker.insecure_settings", reason=str(exc))
         raise
-    _load_handlers()
     engine = make_engine(app_url(settings), name="fupin-worker", pool_size=4)
     metrics.POOL.track("worker", engine)
     ctx["settings"] = settings

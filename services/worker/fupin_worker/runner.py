@@ -15,6 +15,7 @@ from fupin import jobs
 from fupin.db import ALL_AREAS, route_to_county, set_area_scope
 from fupin.errors import DomainError
 from fupin.settings import Settings
+from fupin_worker import kinds
 
 log = logging.getLogger("fupin.worker")
 
@@ -78,7 +79,7 @@ async def execute(
             if run is None or run.status != jobs.JobStatus.running.value or run.attempts != claimed_attempt:
                 return "busy"  # reclaimed as abandoned by another worker in the meantime
             route_to_county(session, run.area_code)
-            result = await jobs.handler_for(run.kind)(session, run)
+            result = await kinds.HANDLERS[run.kind](session, run)
             if settings.fault_sleep_seconds:
                 # Test hook: a window in which a kill leaves the effects uncommitted.
                 await asyncio.sleep(settings.fault_sleep_seconds)

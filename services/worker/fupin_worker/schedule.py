@@ -1,10 +1,11 @@
-"""Every scheduled run in one table. A tick computes which keyed runs should exist by now and inserts
-the missing ones, so a cron missed while no worker was up is caught up at the next tick, and several
-workers ticking at once still create each run once (the key is unique)."""
+"""Scheduled runs. A tick computes which keyed runs should exist by now and inserts the missing ones, so a
+cron missed while no worker was up is caught up at the next tick, and several workers ticking at once still
+create each run once (the key is unique). Which kinds are scheduled, and when, is one table:
+`fupin_worker.kinds.KINDS` (its `SCHEDULE` is what the sweeper ticks)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin import jobs
-from fupin.platform_jobs import AUDIT_VERIFY
 
 
 @dataclass(frozen=True)
@@ -30,24 +30,11 @@ class Entry:
     due: Callable[[datetime], list[Due]]
 
 
-def _daily_audit_verify(now: datetime) -> list[Due]:
-    return [Due(AUDIT_VERIFY, f"{AUDIT_VERIFY}:daily:{now.date().isoformat()}", {})]
-
-
-SCHEDULE: list[Entry] = [
-    Entry("audit chain verification, daily", _daily_audit_verify),
-]
-
-
-def register(entry: Entry) -> None:
-    SCHEDULE.append(entry)
-
-
-async def ensure_due_runs(session: AsyncSession, *, now: datetime, tz: str) -> list[str]:
-    """Insert every run the schedule says should exist by `now`; returns the keys created."""
+async def ensure_due_runs(session: AsyncSession, schedule: Sequence[Entry], *, now: datetime, tz: str) -> list[str]:
+    """Insert every run `schedule` says should exist by `now`; returns the keys created."""
     local = now.astimezone(ZoneInfo(tz))
     created: list[str] = []
-    for entry in SCHEDULE:
+    for entry in schedule:
         for due in entry.due(local):
             _, new = await jobs.request_job(
                 session, kind=due.kind, key=due.key, area_code=due.area_code, args=due.args, requested_by="cron"

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fupin import jobs
 from fupin.db import ALL_AREAS, set_area_scope
 from fupin.settings import Settings
+from fupin_worker import kinds
 from fupin_worker.schedule import ensure_due_runs
 
 log = logging.getLogger("fupin.worker")
@@ -28,7 +29,7 @@ async def sweep(sessionmaker: async_sessionmaker[AsyncSession], settings: Settin
         if not settings.worker_area:
             # The schedule is platform-wide (its fan-outs create every county's runs): only an
             # unconfined worker ticks it; a confined worker delivers the runs of its own area.
-            await ensure_due_runs(session, now=datetime.now(UTC), tz=settings.timezone)
+            await ensure_due_runs(session, kinds.SCHEDULE, now=datetime.now(UTC), tz=settings.timezone)
         runs = await jobs.runs_to_sweep(
             session, stale_after=timedelta(seconds=settings.job_stale_seconds), worker_area=settings.worker_area
         )

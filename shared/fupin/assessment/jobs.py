@@ -40,7 +40,6 @@ def month_end(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
-@jobs.handler(MONTHLY)
 async def monthly(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     _, county, period = run.key.split(":")
     year, month = (int(x) for x in period.split("-"))
@@ -51,7 +50,6 @@ async def monthly(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     )
 
 
-@jobs.handler(ANNUAL)
 async def annual(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     _, county, period = run.key.split(":")
     year = int(period)
@@ -63,7 +61,6 @@ async def annual(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     return result
 
 
-@jobs.handler(MANUAL)
 async def manual(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     a = run.args
     return await service.run_checks(
@@ -72,7 +69,6 @@ async def manual(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     )
 
 
-@jobs.handler(SCHEDULE)
 async def fan_out(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     """One keyed run per county; the sweeper delivers them (keys are unique, so reruns add nothing)."""
     _, which, period = run.key.split(":")

@@ -20,7 +20,6 @@ from fupin import jobs
 from fupin.calendar import business_date
 from fupin.dividends.models import DividendPool, DividendRun
 from fupin.dividends.rules import PAYABLE, HoldingStatus
-from fupin.dividends.service import MATURE_KIND, PAY_KIND
 from fupin.errors import not_found
 from fupin.ledger import service as ledger
 
@@ -139,12 +138,10 @@ async def mature_holdings(session: AsyncSession, *, on: date) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-@jobs.handler(PAY_KIND)
 async def pay_dividend_run(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     return await pay_run(session, run_id=uuid.UUID(run.args["run_id"]), run_on=business_date())
 
 
-@jobs.handler(MATURE_KIND)
 async def mark_matured(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     on = date.fromisoformat(run.args["on"]) if run.args.get("on") else business_date()
     return {"on": on.isoformat(), "matured": await mature_holdings(session, on=on)}

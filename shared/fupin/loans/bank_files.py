@@ -140,7 +140,6 @@ def _principal(client: BankClient) -> Principal:
     return Principal(user_id=None, username=f"bank:{client.client_id}", role=Role.bank, area_code=client.area_code)
 
 
-@jobs.handler(APPLY_FILE)
 async def apply_file(session: AsyncSession, run: jobs.JobRun) -> dict[str, Any]:
     """Apply an uploaded file; the staged lines and working rows go, the per-line results stay."""
     batch = await session.get(BankBatch, uuid.UUID(str(run.args["batch_id"])), with_for_update=True)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fupin.assessment import jobs as assessment_jobs  # noqa: F401  (registers the handlers)
 from fupin.assessment.jobs import SCHEDULE
-from fupin_worker.schedule import Due, Entry, register
+from fupin_worker.schedule import Due
 
 
 def monthly_due(now: datetime) -> list[Due]:
@@ -22,7 +21,3 @@ def annual_due(now: datetime) -> list[Due]:
         return []
     year = now.year - 1
     return [Due(SCHEDULE, f"{SCHEDULE}:annual:{year:04d}", {"which": "annual", "period": str(year)})]
-
-
-register(Entry("assessment: monthly repayment-rate monitoring, year to date", monthly_due))
-register(Entry("assessment: annual repayment-rate assessment, January 5", annual_due))

@@ -5,12 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from fupin.loans import jobs as loan_jobs
-from fupin_worker.schedule import Due, Entry, register
+from fupin_worker.schedule import Due
 
 
-def _daily_overdue(now: datetime) -> list[Due]:
+def daily_overdue(now: datetime) -> list[Due]:
     day = now.date().isoformat()
     return [Due(loan_jobs.MARK_OVERDUE, f"{loan_jobs.MARK_OVERDUE}:{day}", {"as_of": day})]
-
-
-register(Entry("loans: mark overdue loans, daily", _daily_overdue))

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from fupin.calendar import Quarter
 from fupin.subsidies.jobs import PLAN
-from fupin_worker.schedule import Due, Entry, register
+from fupin_worker.schedule import Due
 
 
 def _plan(phase: str, quarter: Quarter) -> Due:
@@ -25,7 +25,3 @@ def quarter_start_due(now: datetime) -> list[Due]:
 
 def settlement_due(now: datetime) -> list[Due]:
     return [_plan("settlement", Quarter.of(now.date()).prev())]
-
-
-register(Entry("subsidy allocation and pre-allocation, quarter start", quarter_start_due))
-register(Entry("subsidy settlement of the previous quarter, 1st–5th of the quarter", settlement_due))

@@ -19,13 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from fupin.assessment import service
 from fupin.db import make_engine, make_sessionmaker, unit_of_work
-from fupin.devservers import port_open, start_embedded_postgres
-from fupin.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVINCE = "910000000000"
@@ -64,13 +60,6 @@ FROM loan l WHERE l.township_code LIKE '91%'
 """
 
 
-async def _admin_exec(admin: str, sql: str) -> None:
-    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(sql))
-    await engine.dispose()
-
-
 async def repayment_checks(ctx: Any) -> str:
     """Entry for bench.jobs: check every township of the seeded database in one statement."""
     async with ctx.owner_session() as session:
@@ -82,39 +71,30 @@ async def repayment_checks(ctx: Any) -> str:
     return f"{result['checks']:,} townships; {total:,} loans scanned, {result['loans']:,} fell due in {YEAR} (inputs reconstructible by query, no per-loan rows)"
 
 
-async def main(loans: int) -> None:
-    admin = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres" if port_open("127.0.0.1", 5432) else (
-        start_embedded_postgres(ROOT / ".data" / "bench-pg", database="postgres"))
-    name = f"fupin_bench_assessment_{uuid.uuid4().hex[:8]}"
-    await _admin_exec(admin, f'CREATE DATABASE "{name}"')
-    owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        await asyncio.to_thread(upgrade, owner)
-        engine = make_engine(owner, name="fupin-bench", pool_size=2)
-        sm = make_sessionmaker(engine)
-        t0 = time.perf_counter()
+async def main(loans: int, owner: str) -> None:
+    engine = make_engine(owner, name="fupin-bench", pool_size=2)
+    sm = make_sessionmaker(engine)
+    t0 = time.perf_counter()
+    async with unit_of_work(sm) as session:
+        await session.execute(text("SET LOCAL statement_timeout = 0"))
+        await session.execute(text(SEED_AREAS))
+        await session.execute(text(SEED_LOANS), {"n": loans})
+        await session.execute(text(SEED_REPAYMENTS))
+    async with engine.connect() as conn:
+        await conn.execute(text("COMMIT"))
+        await conn.execute(text("ANALYZE"))
+    seed_s = time.perf_counter() - t0
+    timings = []
+    for attempt in range(2):
+        t1 = time.perf_counter()
         async with unit_of_work(sm) as session:
             await session.execute(text("SET LOCAL statement_timeout = 0"))
-            await session.execute(text(SEED_AREAS))
-            await session.execute(text(SEED_LOANS), {"n": loans})
-            await session.execute(text(SEED_REPAYMENTS))
-        async with engine.connect() as conn:
-            await conn.execute(text("COMMIT"))
-            await conn.execute(text("ANALYZE"))
-        seed_s = time.perf_counter() - t0
-        timings = []
-        for attempt in range(2):
-            t1 = time.perf_counter()
-            async with unit_of_work(sm) as session:
-                await session.execute(text("SET LOCAL statement_timeout = 0"))
-                result = await service.run_checks(
-                    session, area_code=PROVINCE, kind="manual", period_start=date(YEAR, 1, 1),
-                    period_end=date(YEAR, 12, 31), as_of=date(YEAR, 12, 31), job_key=f"bench:{attempt}",
-                )
-            timings.append(time.perf_counter() - t1)
-        await engine.dispose()
-    finally:
-        await _admin_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            result = await service.run_checks(
+                session, area_code=PROVINCE, kind="manual", period_start=date(YEAR, 1, 1),
+                period_end=date(YEAR, 12, 31), as_of=date(YEAR, 12, 31), job_key=f"bench:{attempt}",
+            )
+        timings.append(time.perf_counter() - t1)
+    await engine.dispose()
     line = (
         f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {loans:,} | {result['checks']:,} | {result['loans']:,} | "
         f"{seed_s:.1f} s | {timings[0]:.2f} s | {timings[1]:.2f} s |"
@@ -135,4 +115,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--loans", type=int, default=1_000_000)
     args = parser.parse_args()
-    asyncio.run(main(args.loans))
+    from bench.run import scratch_database  # here: bench.run imports this module (through bench.jobs)
+
+    with scratch_database("fupin_bench_assessment") as owner:
+        asyncio.run(main(args.loans, owner))

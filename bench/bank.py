@@ -31,24 +31,21 @@ from typing import Any
 import asyncpg
 import httpx
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from bench.run import (
     KEPT,
     ROOT,
     SECRET,
     Req,
-    _admin,
-    admin_url,
     load_tool,
     machine,
     measure,
     plain_dsn,
+    scratch_database,
     server,
     server_env,
 )
 from fupin.db import make_engine, make_sessionmaker, unit_of_work
-from fupin.migrate import upgrade
 
 CLIENT = "bench-bank"
 INSTITUTION = "RCC-BENCH"
@@ -262,12 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.loans, args.file_events, args.seconds = 2_000, 2_000, 1.0
     started = datetime.now(UTC)
-    admin = admin_url()
-    name = f"fupin_bench_bank_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
-    owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(owner)
+    with scratch_database("fupin_bench_bank") as owner:
         seeded, open_loans = asyncio.run(_seed(owner, args.loans))
         print(seeded)
         dsn = plain_dsn(owner)
@@ -312,8 +304,6 @@ def main(argv: list[str] | None = None) -> int:
         old = out.read_text(encoding="utf-8") if out.exists() else "# fupin benchmark results\n"
         out.write_text(old.rstrip("\n") + "\n" + KEPT + "\n" + "\n".join(lines), encoding="utf-8")
         print(f"wrote {out}")
-    finally:
-        asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return 0
 
 

@@ -21,7 +21,6 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,9 +29,8 @@ import psutil
 from PIL import Image
 from sqlalchemy.engine import make_url
 
-from bench.run import KEPT, ROOT, SECRET, PeakRss, _admin, admin_url, machine, server, server_env
+from bench.run import KEPT, ROOT, SECRET, PeakRss, machine, scratch_database, server, server_env
 from fupin.db import make_engine, make_sessionmaker, unit_of_work
-from fupin.migrate import upgrade
 
 
 def base_photo(target_bytes: int) -> bytes:
@@ -131,16 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.photos, args.mb, args.clients = 20, 0.2, 2
     started = datetime.now(UTC)
-    admin = admin_url()
-    name = f"fupin_bench_docs_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
-    owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    work = Path(tempfile.mkdtemp(prefix="fupin-bench-docs-"))
-    try:
-        upgrade(owner)
+    with scratch_database("fupin_bench_docs") as owner, tempfile.TemporaryDirectory(prefix="fupin-bench-docs-") as tmp:
+        work = Path(tmp)
         household, token = asyncio.run(_seed(owner))
         base = base_photo(int(args.mb * 1024 * 1024))
-        print(f"seeding {name}: photo of {len(base):,} bytes")
+        print(f"seeding {make_url(owner).database}: photo of {len(base):,} bytes")
         floor_s = floor(base, args.photos, work / "floor")
         shutil.rmtree(work / "floor")
         env = server_env(owner, FUPIN_DOCUMENT_DIR=str(work / "api"))
@@ -181,9 +174,6 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(old.rstrip("\n") + "\n" + KEPT + "\n" + "\n".join(lines), encoding="utf-8")
         print("\n".join(lines))
         print(f"wrote {out}")
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-        asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return 0
 
 

@@ -121,9 +121,9 @@ async def household_import(ctx: BenchContext) -> str:
     spread over the seeded villages; the workbook is built before the clock starts."""
     import time
 
+    from bench.households_import import roster
     from fupin.auth.principal import SYSTEM
     from fupin.households.importer import import_roster
-    from tests.households.bench_import import roster
 
     content = roster(ctx.villages, ctx.import_households)
     t0 = time.perf_counter()

@@ -144,10 +144,8 @@ async def _run(owner: str, args: argparse.Namespace) -> list[tuple[str, float, s
 def main(argv: list[str] | None = None) -> int:
     """Own database, the bench's synthetic province, the three screening entries; a dated section is
     appended to bench/results.md below the main table (which `make bench` rewrites, keeping such sections)."""
-    from sqlalchemy.engine import make_url
 
-    from bench.run import KEPT, ROOT, _admin, admin_url, machine
-    from fupin.migrate import upgrade
+    from bench.run import KEPT, ROOT, machine, scratch_database
 
     p = argparse.ArgumentParser(prog="python -m bench.monitoring")
     p.add_argument("--rows", type=int, default=500_000)
@@ -157,15 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.users, args.import_households, args.screening_rows = 1, 0, args.rows
     started = datetime.now(UTC)
-    admin = admin_url()
-    name = f"fupin_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
-    try:
-        owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
-        upgrade(owner)
+    with scratch_database("fupin_bench") as owner:
         results = asyncio.run(_run(owner, args))
-    finally:
-        asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     lines = [f"## Monitoring screening file (issue 17) — `python -m bench.monitoring --rows {args.rows}`", "",
              f"Measured {started:%Y-%m-%d %H:%M} UTC on {machine()}.", "", "| step | seconds | result |",
              "|---|---:|---|", *(f"| {n} | {s:.2f} | {d} |" for n, s, d in results), ""]

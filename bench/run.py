@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -356,6 +357,22 @@ async def _admin(url: str, sql: str) -> None:
     await engine.dispose()
 
 
+@contextmanager
+def scratch_database(prefix: str, *, keep: bool = False) -> Iterator[str]:
+    """A database of its own on the admin server (`admin_url`), migrated to head; yields its owner URL and
+    drops it afterwards (unless `keep`). Every benchmark starts from here, so none shares another's rows."""
+    admin = admin_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
+    try:
+        owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
+        upgrade(owner)
+        yield owner
+    finally:
+        if not keep:
+            asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def plain_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -566,13 +583,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     started = datetime.now(UTC)
-    admin = admin_url()
-    name = f"fupin_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
-    owner = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(owner)
-        print(f"seeding {name}: {args.townships} townships, {args.households} households, {args.loans} loans")
+    with scratch_database("fupin_bench", keep=args.keep) as owner:
+        print(f"seeding {make_url(owner).database}: {args.townships} townships, {args.households} households, {args.loans} loans")
         ctx, seeded, pg_version = asyncio.run(seed(owner, args))
         print(seeded)
         env = server_env(owner, FUPIN_JWT_TTL_SECONDS="3600", BENCH_DSN=plain_dsn(owner))
@@ -620,9 +632,6 @@ def main(argv: list[str] | None = None) -> int:
         report = render(args, seeded, pg_version, results, jobs, rss, started)
         args.out.write_text(report + _kept_sections(args.out), encoding="utf-8")
         print(f"wrote {args.out}")
-    finally:
-        if not args.keep:
-            asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return 0
 
 

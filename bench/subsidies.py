@@ -19,17 +19,14 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from fupin import jobs
 from fupin.db import make_engine, make_sessionmaker
 from fupin.ledger import service as ledger
-from fupin.migrate import upgrade
 from fupin.subsidies import jobs as subsidy_jobs  # noqa: F401  (handlers)
 from fupin.subsidies.models import SubsidyPayout, SubsidyRun
 from fupin_worker import kinds
 
-ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 PER_TOWNSHIP = 2000
 PROFILE = False
 KEEP = False
@@ -61,70 +58,56 @@ SELECT gen_random_uuid(), id, area_code, left(area_code, 6), principal, repaid_o
 """
 
 
-async def run(n: int) -> dict[str, object]:
-    name = f"fupin_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as c:
-        await c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    try:
-        await asyncio.to_thread(upgrade, url)
-        engine = make_engine(url, name="bench", pool_size=2)
-        timings: dict[str, float] = {}
-        if PROFILE:
-            from sqlalchemy import event
+async def run(n: int, url: str) -> dict[str, object]:
+    engine = make_engine(url, name="bench", pool_size=2)
+    timings: dict[str, float] = {}
+    if PROFILE:
+        from sqlalchemy import event
 
-            @event.listens_for(engine.sync_engine, "before_cursor_execute")
-            def _before(conn: Any, *_: Any) -> None:
-                conn.info["t"] = time.perf_counter()
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _before(conn: Any, *_: Any) -> None:
+            conn.info["t"] = time.perf_counter()
 
-            @event.listens_for(engine.sync_engine, "after_cursor_execute")
-            def _after(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-                k = " ".join(statement.split())[:90]
-                timings[k] = timings.get(k, 0.0) + time.perf_counter() - conn.info["t"]
-        sm = make_sessionmaker(engine)
-        t0 = time.perf_counter()
+        @event.listens_for(engine.sync_engine, "after_cursor_execute")
+        def _after(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            k = " ".join(statement.split())[:90]
+            timings[k] = timings.get(k, 0.0) + time.perf_counter() - conn.info["t"]
+    sm = make_sessionmaker(engine)
+    t0 = time.perf_counter()
+    async with sm() as s, s.begin():
+        await s.execute(text(GENERATE).bindparams(n=n, per=PER_TOWNSHIP))
+        for stmt in LOANS.split(";"):
+            if stmt.strip():
+                await s.execute(text(stmt))
+    async with sm() as s:
+        await s.execute(text("ANALYZE"))
+        await s.commit()
+        townships = (await s.scalars(text("SELECT DISTINCT township_code FROM loan ORDER BY 1"))).all()
+    gen = time.perf_counter() - t0
+    keys = []
+    async with sm() as s, s.begin():
+        for t in townships:
+            run_row = SubsidyRun(id=uuid.uuid4(), area_code=t, quarter="2026Q3", phase="settlement",
+                                 job_key=f"subsidy.settlement:{t}:2026Q3", status="pending", triggered_by="bench")
+            s.add(run_row)
+            await jobs.request_job(s, kind="subsidy.settlement", key=run_row.job_key, area_code=t, args={})
+            keys.append(run_row.job_key)
+    t1 = time.perf_counter()
+    for key in keys:
         async with sm() as s, s.begin():
-            await s.execute(text(GENERATE).bindparams(n=n, per=PER_TOWNSHIP))
-            for stmt in LOANS.split(";"):
-                if stmt.strip():
-                    await s.execute(text(stmt))
-        async with sm() as s:
-            await s.execute(text("ANALYZE"))
-            await s.commit()
-            townships = (await s.scalars(text("SELECT DISTINCT township_code FROM loan ORDER BY 1"))).all()
-        gen = time.perf_counter() - t0
-        keys = []
-        async with sm() as s, s.begin():
-            for t in townships:
-                run_row = SubsidyRun(id=uuid.uuid4(), area_code=t, quarter="2026Q3", phase="settlement",
-                                     job_key=f"subsidy.settlement:{t}:2026Q3", status="pending", triggered_by="bench")
-                s.add(run_row)
-                await jobs.request_job(s, kind="subsidy.settlement", key=run_row.job_key, area_code=t, args={})
-                keys.append(run_row.job_key)
-        t1 = time.perf_counter()
-        for key in keys:
-            async with sm() as s, s.begin():
-                job = await s.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key))
-                assert job is not None
-                await kinds.HANDLERS["subsidy.settlement"](s, job)
-        settle = time.perf_counter() - t1
-        for k, v in sorted(timings.items(), key=lambda kv: -kv[1])[:25]:
-            print(f"{v:8.2f}s  {k}")
-        async with sm() as s:
-            payouts = await s.scalar(select(func.count()).select_from(SubsidyPayout))
-            total = await s.scalar(select(func.sum(SubsidyPayout.amount)))
-            check = await ledger.check(s)
-        await engine.dispose()
-        return {"loans": n, "townships": len(townships), "payouts": payouts, "total": Decimal(total or 0),
-                "generate_s": round(gen, 1), "settle_s": round(settle, 2), "ledger_ok": check.ok}
-    finally:
-        if not KEEP:
-            async with admin.connect() as c:
-                await c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        else:
-            print("kept database", name)
-        await admin.dispose()
+            job = await s.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key))
+            assert job is not None
+            await kinds.HANDLERS["subsidy.settlement"](s, job)
+    settle = time.perf_counter() - t1
+    for k, v in sorted(timings.items(), key=lambda kv: -kv[1])[:25]:
+        print(f"{v:8.2f}s  {k}")
+    async with sm() as s:
+        payouts = await s.scalar(select(func.count()).select_from(SubsidyPayout))
+        total = await s.scalar(select(func.sum(SubsidyPayout.amount)))
+        check = await ledger.check(s)
+    await engine.dispose()
+    return {"loans": n, "townships": len(townships), "payouts": payouts, "total": Decimal(total or 0),
+            "generate_s": round(gen, 1), "settle_s": round(settle, 2), "ledger_ok": check.ok}
 
 
 def main() -> None:
@@ -136,8 +119,13 @@ def main() -> None:
     global PROFILE, KEEP
     PROFILE, KEEP = args.profile, args.keep
     print(f"machine: {platform.node()} {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
+    from bench.run import scratch_database
+
     for n in args.loans:
-        print(asyncio.run(run(n)))
+        with scratch_database("fupin_bench_subsidies", keep=KEEP) as url:
+            print(asyncio.run(run(n, url)))
+            if KEEP:
+                print("kept database", url)
 
 
 if __name__ == "__main__":

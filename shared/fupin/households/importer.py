@@ -12,8 +12,9 @@ import io
 import uuid
 import zipfile
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -181,22 +182,33 @@ def _label(key: str) -> str:
     return next(lbl for k, lbl, _ in COLUMNS if k == key)
 
 
+Key = tuple[str, str]  # (village code, household number): one household of the roster
+Bad = Callable[[str, str, str], None]  # (column key, code, message) -> records a problem in the current row
+
+
+@dataclass
+class _Roster:
+    """The parsed roster: households by key (their columns from their first row), members in row order."""
+
+    households: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    first_row: dict[Key, int] = field(default_factory=dict)
+    member_rows: dict[Key, list[int]] = field(default_factory=lambda: defaultdict(list))
+    members: list[dict[str, Any]] = field(default_factory=list)
+    seen_ids: dict[str, int] = field(default_factory=dict)  # ID number -> its first row
+
+
 async def import_roster(session: AsyncSession, *, principal: Principal, content: bytes) -> ImportResult:
+    """Parse and check every row, then the rows against each other, then against the database; write all
+    rows only when nothing was found (every problem is reported, with its row and column)."""
     rows = read_rows(content)
     if not rows:
         raise RuleViolation("import.empty", "the roster has no rows", "台账没有数据行")
     rep = _Report()
     today = business_date()
-    villages = set(
-        (await session.scalars(
-            select(Area.code).where(Area.level == "village", in_scope(principal, Area.code))
-        )).all()
-    )
-    members: list[dict[str, Any]] = []
-    households: dict[tuple[str, str], dict[str, Any]] = {}
-    first_row: dict[tuple[str, str], int] = {}
-    member_rows: dict[tuple[str, str], list[int]] = defaultdict(list)
-    seen_ids: dict[str, int] = {}
+    villages = set((await session.scalars(
+        select(Area.code).where(Area.level == "village", in_scope(principal, Area.code))
+    )).all())
+    roster = _Roster()
     for n, r in rows:
         def bad(key: str, code: str, msg: str, n: int = n) -> None:
             rep.add(n, _label(key), code, msg)
@@ -204,112 +216,11 @@ async def import_roster(session: AsyncSession, *, principal: Principal, content:
         for key, _, required in COLUMNS:
             if required and not r.get(key):
                 bad(key, "import.required", "value required")
-        hh: dict[str, Any] = {}
-        area = r.get("area_code", "")
-        if area and (area not in villages or not visible(principal, area)):
-            bad("area_code", "import.unknown_village", "not a village in your area")
-        hh["area_code"] = area
-        hh["address"] = r.get("address", "")[:200]
-        for key, labels in (("category", rules.CATEGORIES), ("main_cause", rules.CAUSES)):
-            code = rules.code_of(r.get(key, ""), labels) if r.get(key) else None
-            if r.get(key) and code is None:
-                bad(key, f"import.unknown_{key}", f"unknown value {r[key]!r}")
-            hh[key] = code
-        secondary: list[str] = []
-        for part in r.get("secondary_causes", "").replace("、", ",").replace(",", ",").split(","):
-            if part.strip():
-                code = rules.code_of(part, rules.CAUSES)
-                if code is None:
-                    bad("secondary_causes", "import.unknown_secondary_causes", f"unknown cause {part.strip()!r}")
-                else:
-                    secondary.append(code)
-        hh["secondary_causes"] = secondary
-        try:
-            income = Decimal(r.get("income_per_capita") or "0")
-            if income < 0 or income != income.quantize(Decimal("0.01")) or income >= Decimal("1e12"):
-                raise InvalidOperation
-            hh["income_per_capita"] = income
-        except InvalidOperation:
-            bad("income_per_capita", "import.bad_amount", "not an amount in yuan with at most 2 decimals")
-            hh["income_per_capita"] = Decimal(0)
-        for key in ("family_planning", "veteran"):
-            b = _bool(r.get(key, ""))
-            if b is None:
-                bad(key, "import.bad_flag", "use 是 or 否")
-            hh[key] = bool(b)
-        year = r.get("year_identified", "")
-        if year and not (year.isdigit() and 2000 <= int(year) <= today.year):
-            bad("year_identified", "import.bad_year", "not a year")
-        hh["year_identified"] = int(year) if year.isdigit() else None
-        # member
-        m: dict[str, Any] = {"name": r.get("name", "")[:50]}
-        if r.get("id_number"):
-            try:
-                info = rules.parse_id(r["id_number"], today=today)
-                m.update(id_number=info.number, sex=info.sex, birth_date=info.birth_date)
-                if info.number in seen_ids:
-                    bad("id_number", "member.id_duplicate", f"same ID number as row {seen_ids[info.number]}")
-                else:
-                    seen_ids[info.number] = n
-            except RuleViolation as e:
-                bad("id_number", e.code, e.message_en)
-        rel = r.get("relation", "")
-        if rel and rel not in rules.RELATIONS:
-            bad("relation", "import.unknown_relation", f"unknown relation {rel!r}")
-        m["relation"] = rel
-        labour = rules.code_of(r.get("labour", ""), rules.LABOUR) if r.get("labour") else None
-        if r.get("labour") and labour is None:
-            bad("labour", "import.unknown_labour", f"unknown labour capacity {r['labour']!r}")
-        m["labour"] = labour
-        for key, default in (("full_civil_capacity", True), ("in_school", False)):
-            raw = r.get(key, "")
-            b = _bool(raw) if raw else default
-            if b is None:
-                bad(key, "import.bad_flag", "use 是 or 否")
-            m[key] = bool(b)
-        m["health"] = (r.get("health") or "健康")[:32]
-        m["disability"] = r.get("disability") or None
-        key2 = (area, r.get("household_no", "")[:32])
-        if key2 in households:
-            first = households[key2]
-            for k in HOUSEHOLD_KEYS:
-                if first[k] != hh[k]:
-                    bad(k, "import.household_inconsistent", f"differs from row {first_row[key2]} of the same household")
-        else:
-            households[key2] = {**hh, "household_no": key2[1]}
-            first_row[key2] = n
-        if rel == rules.HEAD:
-            households[key2]["head_name"] = m["name"]
-        m["_key"] = key2
-        m["_row"] = n
-        member_rows[key2].append(n)
-        members.append(m)
-    heads: dict[tuple[str, str], int] = defaultdict(int)
-    for m in members:
-        if m["relation"] == rules.HEAD:
-            heads[m["_key"]] += 1
-    for key2 in households:
-        if heads[key2] != 1:
-            rep.add(first_row[key2], _label("relation"), "household.head_count",
-                    f"household {key2[1]} needs exactly one 户主, has {heads[key2]}")
-    # set-based checks against the database
-    owners = await id_owners(session, list(seen_ids))
-    for number, (_, area) in owners.items():
-        extra = f" (area {area})" if visible(principal, area) else ""
-        rep.add(seen_ids[number], _label("id_number"), "member.id_duplicate",
-                f"ID number already belongs to an active household{extra}")
-    if households:
-        taken = await session.execute(
-            text(
-                "SELECT h.area_code, h.household_no FROM household h "
-                "JOIN unnest(CAST(:areas AS text[]), CAST(:nos AS text[])) AS u(a, n) "
-                "ON h.area_code = u.a AND h.household_no = u.n"
-            ),
-            {"areas": [k[0] for k in households], "nos": [k[1] for k in households]},
-        )
-        for area, no in taken.all():
-            rep.add(first_row[(area, no)], _label("household_no"), "household.number_taken",
-                    "household number already used in the village")
+        hh = _household_of(r, bad, principal=principal, villages=villages, today=today)
+        m = _member_of(r, bad, n, roster.seen_ids, today=today)
+        _add_row(roster, n, hh, m, r.get("household_no", "")[:32], bad)
+    _check_heads(roster, rep)
+    await _check_database(session, principal, roster, rep)
     if rep.errors:
         rep.errors.sort(key=lambda e: (e.row, HEADERS.index(e.column) if e.column in HEADERS else 99))
         raise ImportRejected(
@@ -317,17 +228,148 @@ async def import_roster(session: AsyncSession, *, principal: Principal, content:
             f"发现 {len(rep.errors)} 处错误,未导入任何数据",
             extra={"errors": [e.model_dump() for e in rep.errors]},
         )
-    # write: three bulk INSERTs (households, members, history), ids made here
-    ids = {k: uuid.uuid4() for k in households}
+    return await _write(session, principal, roster, today)
+
+
+def _household_of(r: dict[str, str], bad: Bad, *, principal: Principal, villages: set[str],
+                  today: date) -> dict[str, Any]:
+    """One row's household columns, checked on their own."""
+    hh: dict[str, Any] = {}
+    area = r.get("area_code", "")
+    if area and (area not in villages or not visible(principal, area)):
+        bad("area_code", "import.unknown_village", "not a village in your area")
+    hh["area_code"] = area
+    hh["address"] = r.get("address", "")[:200]
+    for key, labels in (("category", rules.CATEGORIES), ("main_cause", rules.CAUSES)):
+        code = rules.code_of(r.get(key, ""), labels) if r.get(key) else None
+        if r.get(key) and code is None:
+            bad(key, f"import.unknown_{key}", f"unknown value {r[key]!r}")
+        hh[key] = code
+    secondary: list[str] = []
+    for part in r.get("secondary_causes", "").replace("、", ",").replace(",", ",").split(","):
+        if part.strip():
+            code = rules.code_of(part, rules.CAUSES)
+            if code is None:
+                bad("secondary_causes", "import.unknown_secondary_causes", f"unknown cause {part.strip()!r}")
+            else:
+                secondary.append(code)
+    hh["secondary_causes"] = secondary
+    try:
+        income = Decimal(r.get("income_per_capita") or "0")
+        if income < 0 or income != income.quantize(Decimal("0.01")) or income >= Decimal("1e12"):
+            raise InvalidOperation
+        hh["income_per_capita"] = income
+    except InvalidOperation:
+        bad("income_per_capita", "import.bad_amount", "not an amount in yuan with at most 2 decimals")
+        hh["income_per_capita"] = Decimal(0)
+    for key in ("family_planning", "veteran"):
+        b = _bool(r.get(key, ""))
+        if b is None:
+            bad(key, "import.bad_flag", "use 是 or 否")
+        hh[key] = bool(b)
+    year = r.get("year_identified", "")
+    if year and not (year.isdigit() and 2000 <= int(year) <= today.year):
+        bad("year_identified", "import.bad_year", "not a year")
+    hh["year_identified"] = int(year) if year.isdigit() else None
+    return hh
+
+
+def _member_of(r: dict[str, str], bad: Bad, n: int, seen_ids: dict[str, int], *, today: date) -> dict[str, Any]:
+    """One row's member columns, checked on their own; an ID number seen in an earlier row is a duplicate."""
+    m: dict[str, Any] = {"name": r.get("name", "")[:50]}
+    if r.get("id_number"):
+        try:
+            info = rules.parse_id(r["id_number"], today=today)
+            m.update(id_number=info.number, sex=info.sex, birth_date=info.birth_date)
+            if info.number in seen_ids:
+                bad("id_number", "member.id_duplicate", f"same ID number as row {seen_ids[info.number]}")
+            else:
+                seen_ids[info.number] = n
+        except RuleViolation as e:
+            bad("id_number", e.code, e.message_en)
+    rel = r.get("relation", "")
+    if rel and rel not in rules.RELATIONS:
+        bad("relation", "import.unknown_relation", f"unknown relation {rel!r}")
+    m["relation"] = rel
+    labour = rules.code_of(r.get("labour", ""), rules.LABOUR) if r.get("labour") else None
+    if r.get("labour") and labour is None:
+        bad("labour", "import.unknown_labour", f"unknown labour capacity {r['labour']!r}")
+    m["labour"] = labour
+    for key, default in (("full_civil_capacity", True), ("in_school", False)):
+        raw = r.get(key, "")
+        b = _bool(raw) if raw else default
+        if b is None:
+            bad(key, "import.bad_flag", "use 是 or 否")
+        m[key] = bool(b)
+    m["health"] = (r.get("health") or "健康")[:32]
+    m["disability"] = r.get("disability") or None
+    return m
+
+
+def _add_row(roster: _Roster, n: int, hh: dict[str, Any], m: dict[str, Any], household_no: str, bad: Bad) -> None:
+    """Group the row into its household; the household columns must agree with the household's first row."""
+    key = (hh["area_code"], household_no)
+    if key in roster.households:
+        first = roster.households[key]
+        for k in HOUSEHOLD_KEYS:
+            if first[k] != hh[k]:
+                bad(k, "import.household_inconsistent", f"differs from row {roster.first_row[key]} of the same household")
+    else:
+        roster.households[key] = {**hh, "household_no": household_no}
+        roster.first_row[key] = n
+    if m["relation"] == rules.HEAD:
+        roster.households[key]["head_name"] = m["name"]
+    m["_key"] = key
+    m["_row"] = n
+    roster.member_rows[key].append(n)
+    roster.members.append(m)
+
+
+def _check_heads(roster: _Roster, rep: _Report) -> None:
+    """Across rows: every household has exactly one 户主."""
+    heads: dict[Key, int] = defaultdict(int)
+    for m in roster.members:
+        if m["relation"] == rules.HEAD:
+            heads[m["_key"]] += 1
+    for key in roster.households:
+        if heads[key] != 1:
+            rep.add(roster.first_row[key], _label("relation"), "household.head_count",
+                    f"household {key[1]} needs exactly one 户主, has {heads[key]}")
+
+
+async def _check_database(session: AsyncSession, principal: Principal, roster: _Roster, rep: _Report) -> None:
+    """Against the database, set-based: ID numbers of active members anywhere, household numbers taken."""
+    owners = await id_owners(session, list(roster.seen_ids))
+    for number, (_, area) in owners.items():
+        extra = f" (area {area})" if visible(principal, area) else ""
+        rep.add(roster.seen_ids[number], _label("id_number"), "member.id_duplicate",
+                f"ID number already belongs to an active household{extra}")
+    if roster.households:
+        taken = await session.execute(
+            text(
+                "SELECT h.area_code, h.household_no FROM household h "
+                "JOIN unnest(CAST(:areas AS text[]), CAST(:nos AS text[])) AS u(a, n) "
+                "ON h.area_code = u.a AND h.household_no = u.n"
+            ),
+            {"areas": [k[0] for k in roster.households], "nos": [k[1] for k in roster.households]},
+        )
+        for area, no in taken.all():
+            rep.add(roster.first_row[(area, no)], _label("household_no"), "household.number_taken",
+                    "household number already used in the village")
+
+
+async def _write(session: AsyncSession, principal: Principal, roster: _Roster, today: date) -> ImportResult:
+    """Three bulk INSERTs (households, members, history), ids made here; one audit row for the import."""
+    ids = {k: uuid.uuid4() for k in roster.households}
     hh_rows = [
         {
             "id": ids[k], "area_code": h["area_code"], "household_no": h["household_no"], "head_name": h["head_name"],
             "address": h["address"], "category": h["category"], "main_cause": h["main_cause"],
             "secondary_causes": h["secondary_causes"], "income_per_capita": h["income_per_capita"],
-            "family_planning": h["family_planning"], "veteran": h["veteran"], "status": "registered",
+            "family_planning": h["family_planning"], "veteran": h["veteran"], "status": rules.H.registered,
             "year_identified": h["year_identified"], "year_exited": None,
         }
-        for k, h in households.items()
+        for k, h in roster.households.items()
     ]
     m_rows = [
         {
@@ -336,17 +378,17 @@ async def import_roster(session: AsyncSession, *, principal: Principal, content:
             "labour": m["labour"], "full_civil_capacity": m["full_civil_capacity"], "in_school": m["in_school"],
             "health": m["health"], "disability": m["disability"], "active": True,
         }
-        for m in members
+        for m in roster.members
     ]
     ev_rows = [
         {
             "id": uuid.uuid4(), "household_id": ids[k], "area_code": k[0], "kind": "import", "from_status": None,
-            "to_status": "registered", "occurred_on": today, "actor_id": principal.user_id,
+            "to_status": rules.H.registered, "occurred_on": today, "actor_id": principal.user_id,
             "actor_name": principal.username, "actor_role": principal.role.value, "notice_start": None,
             "notice_end": None, "reason": None, "year": h["year_identified"],
-            "details": {"rows": member_rows[k]},
+            "details": {"rows": roster.member_rows[k]},
         }
-        for k, h in households.items()
+        for k, h in roster.households.items()
     ]
     for table, batch in ((Household, hh_rows), (Member, m_rows), (HouseholdEvent, ev_rows)):
         for i in range(0, len(batch), 5000):

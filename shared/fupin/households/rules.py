@@ -6,6 +6,7 @@ import operator
 import re
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 from fupin.auth.roles import Role
 from fupin.calendar import business_date
@@ -126,33 +127,47 @@ def shown_id(number: str, role: Role) -> str:
 
 # --- workflow ----------------------------------------------------------------------------------
 
-IDENTIFICATION = ("applied", "surveyed", "village_reviewed", "township_reviewed", "county_announced", "registered")
-NOTICE_STEPS = frozenset({"village_reviewed", "township_reviewed"})  # 两公示
+class HouseholdStatus(StrEnum):
+    applied = "applied"
+    surveyed = "surveyed"
+    village_reviewed = "village_reviewed"
+    township_reviewed = "township_reviewed"
+    county_announced = "county_announced"
+    registered = "registered"
+    rejected = "rejected"
+    exited = "exited"
+    returned_to_poverty = "returned_to_poverty"
+    removed = "removed"
+
+
+H = HouseholdStatus
+IDENTIFICATION = (H.applied, H.surveyed, H.village_reviewed, H.township_reviewed, H.county_announced, H.registered)
+NOTICE_STEPS = frozenset({H.village_reviewed, H.township_reviewed})  # 两公示
 STEP_ROLE: dict[str, Role] = {
-    "surveyed": Role.village_committee,
-    "village_reviewed": Role.village_committee,
-    "township_reviewed": Role.township_station,
-    "county_announced": Role.poverty_office,
-    "registered": Role.poverty_office,
-    "exited": Role.poverty_office,
-    "returned_to_poverty": Role.poverty_office,
-    "removed": Role.poverty_office,
+    H.surveyed: Role.village_committee,
+    H.village_reviewed: Role.village_committee,
+    H.township_reviewed: Role.township_station,
+    H.county_announced: Role.poverty_office,
+    H.registered: Role.poverty_office,
+    H.exited: Role.poverty_office,
+    H.returned_to_poverty: Role.poverty_office,
+    H.removed: Role.poverty_office,
 }
 # dynamic management (动态管理): allowed sources of each target
 DYNAMIC_FROM: dict[str, frozenset[str]] = {
-    "exited": frozenset({"registered", "returned_to_poverty"}),
-    "returned_to_poverty": frozenset({"exited"}),
-    "removed": frozenset({"registered", "exited", "returned_to_poverty"}),
+    H.exited: frozenset({H.registered, H.returned_to_poverty}),
+    H.returned_to_poverty: frozenset({H.exited}),
+    H.removed: frozenset({H.registered, H.exited, H.returned_to_poverty}),
 }
-CLOSED = frozenset({"rejected", "removed"})
-POOR = ("registered", "returned_to_poverty")  # registered and not exited
-STATUSES = (*IDENTIFICATION, "rejected", "exited", "returned_to_poverty", "removed")
+CLOSED = frozenset({H.rejected, H.removed})
+POOR = (H.registered, H.returned_to_poverty)  # registered and not exited
+STATUSES = tuple(HouseholdStatus)
 EXIT_CHECKS = ("food", "clothing", "education", "medical", "housing")  # 两不愁三保障
 
 
 def step_owner(target: str, current: str) -> Role | None:
     """The role that may take `current` to `target`; rejection belongs to the owner of the next step."""
-    if target == "rejected":
+    if target == H.rejected:
         if current not in IDENTIFICATION[:-1]:
             return None
         return STEP_ROLE[IDENTIFICATION[IDENTIFICATION.index(current) + 1]]
@@ -162,7 +177,7 @@ def step_owner(target: str, current: str) -> Role | None:
 def check_transition(current: str, target: str) -> None:
     if current in CLOSED:
         raise RuleViolation("household.closed", f"the case is closed ({current})", "该户已结案", status=409)
-    if target == "rejected":
+    if target == H.rejected:
         if current not in IDENTIFICATION[:-1]:
             raise RuleViolation(
                 "household.step_out_of_order", "only a case under identification can be rejected",

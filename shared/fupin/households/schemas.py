@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from fupin.households.rules import HouseholdStatus
 from fupin.money import Day, Money, MoneyIn
 from fupin.schema import FupinSchema
 
@@ -103,7 +104,7 @@ class HouseholdSummary(FupinSchema):
     income_per_capita: Money
     family_planning: bool
     veteran: bool
-    status: str
+    status: HouseholdStatus
     year_identified: int | None
     year_exited: int | None
     created_at: datetime

@@ -24,15 +24,17 @@ from fupin.households.models import Household, Member
 from fupin.loans import service as config
 from fupin.loans import workdays
 from fupin.loans.models import Loan, LoanApplication, LoanApplicationStep, LoanCertificate, LoanNotification
+from fupin.loans.statuses import ApplicationStatus, CertificateStatus
 from fupin.paging import after, page
 
 STATION_DAYS = 5
 COOP_DAYS = 10
 LABOUR = ("ordinary", "skilled", "weak")
-ZH_STATUS = {
-    "village_reviewed": "村委会已初审", "station_reviewed": "乡镇扶贫工作站已审查推荐", "coop_assessed": "信用社已完成资信调查",
-    "county_reviewed": "县扶贫办已审查", "approved": "贷款已批准", "rejected": "贷款申请未获批准",
-    "disbursed": "贷款已发放", "repaid": "贷款已还清",
+A = ApplicationStatus
+ZH_STATUS: dict[str, str] = {
+    A.village_reviewed: "村委会已初审", A.station_reviewed: "乡镇扶贫工作站已审查推荐", A.coop_assessed: "信用社已完成资信调查",
+    A.county_reviewed: "县扶贫办已审查", A.approved: "贷款已批准", A.rejected: "贷款申请未获批准",
+    A.disbursed: "贷款已发放", A.repaid: "贷款已还清",
 }
 
 
@@ -40,29 +42,30 @@ ZH_STATUS = {
 class Transition:
     role: Role
     kinds: tuple[str, ...]
-    from_states: tuple[str, ...]
-    to_state: str | None  # None: records an approval without moving the status
+    from_states: tuple[ApplicationStatus, ...]
+    to_state: ApplicationStatus | None  # None: records an approval without moving the status
 
 
+REVIEWED = (A.station_reviewed, A.coop_assessed)
 TRANSITIONS: dict[str, Transition] = {
-    "village_review": Transition(Role.village_committee, ("household",), ("submitted",), "village_reviewed"),
-    "village_reject": Transition(Role.village_committee, ("household",), ("submitted",), "rejected"),
-    "station_recommend": Transition(Role.township_station, ("household",), ("village_reviewed",), "station_reviewed"),
-    "station_reject": Transition(Role.township_station, ("household",), ("village_reviewed",), "rejected"),
-    "coop_assess": Transition(Role.credit_coop, ("household",), ("station_reviewed",), "coop_assessed"),
-    "poverty_office_approve": Transition(Role.poverty_office, ("household",), ("station_reviewed", "coop_assessed"), None),
-    "credit_union_approve": Transition(Role.credit_union, ("household",), ("station_reviewed", "coop_assessed"), None),
-    "poverty_office_review": Transition(Role.poverty_office, ("enterprise",), ("submitted",), "county_reviewed"),
-    "approve": Transition(Role.credit_coop, ("household",), ("coop_assessed",), "approved"),
-    "reject": Transition(Role.credit_coop, ("household",), ("station_reviewed", "coop_assessed"), "rejected"),
+    "village_review": Transition(Role.village_committee, ("household",), (A.submitted,), A.village_reviewed),
+    "village_reject": Transition(Role.village_committee, ("household",), (A.submitted,), A.rejected),
+    "station_recommend": Transition(Role.township_station, ("household",), (A.village_reviewed,), A.station_reviewed),
+    "station_reject": Transition(Role.township_station, ("household",), (A.village_reviewed,), A.rejected),
+    "coop_assess": Transition(Role.credit_coop, ("household",), (A.station_reviewed,), A.coop_assessed),
+    "poverty_office_approve": Transition(Role.poverty_office, ("household",), REVIEWED, None),
+    "credit_union_approve": Transition(Role.credit_union, ("household",), REVIEWED, None),
+    "poverty_office_review": Transition(Role.poverty_office, ("enterprise",), (A.submitted,), A.county_reviewed),
+    "approve": Transition(Role.credit_coop, ("household",), (A.coop_assessed,), A.approved),
+    "reject": Transition(Role.credit_coop, ("household",), REVIEWED, A.rejected),
 }
-ENTERPRISE_DECISIONS = {"approve": "approved", "reject": "rejected"}
+ENTERPRISE_DECISIONS = {"approve": ApplicationStatus.approved, "reject": ApplicationStatus.rejected}
 
 
 def allowed_actions(app: LoanApplication, role: Role) -> list[str]:
     """The steps `role` may post on `app` now, by the same role/kind/status/approval rules add_step applies
     first (date, eligibility and quota checks still run when a step is posted)."""
-    if app.applicant_kind == "enterprise" and app.status == "county_reviewed":
+    if app.applicant_kind == "enterprise" and app.status == ApplicationStatus.county_reviewed:
         return list(ENTERPRISE_DECISIONS) if role is Role.credit_union else []
     out = []
     for step, tr in TRANSITIONS.items():
@@ -102,7 +105,7 @@ async def check_eligibility(
         if product == "household":
             cert = await session.scalar(select(LoanCertificate.status).where(
                 LoanCertificate.household_id == household.id))
-            if cert != "issued":
+            if cert != CertificateStatus.issued:
                 raise _refuse("loan.no_certificate", "the household has no issued loan certificate", "该户未取得贷款证")
             applicant = next((m for m in members if m.id == member_id), None) if member_id else None
             if member_id and applicant is None:
@@ -171,12 +174,12 @@ async def submit(
         term_months=term_months, purpose=purpose, subsidy_eligible=purpose != "non_productive",
         family_planning=bool(household and household.family_planning), veteran=bool(household and household.veteran),
         needs_county_approval=terms.approval_threshold is not None and amount_d > terms.approval_threshold,
-        status="submitted", submitted_on=on,
+        status=ApplicationStatus.submitted, submitted_on=on,
     )
     session.add(app)
     await session.flush()
     session.add(LoanApplicationStep(application_id=app.id, area_code=area, step="submit", from_status="",
-                                    to_status="submitted", role=principal.role.value, actor=principal.username,
+                                    to_status=ApplicationStatus.submitted, role=principal.role.value, actor=principal.username,
                                     on_date=on, opinion=""))
     await _notify(session, app, "贷款申请已受理")
     await audit.record(session, principal, action="loan.application.submit", entity="loan_application",
@@ -208,7 +211,7 @@ async def add_step(
     if on > business_date():
         raise _refuse("loan.date_in_future", "the date lies in the future", "日期不能晚于今天")
     if app.applicant_kind == "enterprise" and step in ENTERPRISE_DECISIONS:
-        tr = Transition(Role.credit_union, ("enterprise",), ("county_reviewed",), ENTERPRISE_DECISIONS[step])
+        tr = Transition(Role.credit_union, ("enterprise",), (A.county_reviewed,), ENTERPRISE_DECISIONS[step])
     else:
         tr = TRANSITIONS[step]
     if app.applicant_kind not in tr.kinds:
@@ -300,8 +303,8 @@ async def list_applications(
     if overdue:
         today = as_of or business_date()
         stmt = stmt.where(or_(
-            and_(LoanApplication.status == "village_reviewed", LoanApplication.station_due_on < today),
-            and_(LoanApplication.status == "station_reviewed", LoanApplication.coop_due_on < today),
+            and_(LoanApplication.status == ApplicationStatus.village_reviewed, LoanApplication.station_due_on < today),
+            and_(LoanApplication.status == ApplicationStatus.station_reviewed, LoanApplication.coop_due_on < today),
         ))
     rows = (await session.scalars(after(stmt, SORTS[sort], cursor, limit))).all()
     return page(rows, limit, SORT_KEYS[sort])

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from fupin.loans.statuses import ApplicationStatus, CertificateStatus, LoanStatus
 from fupin.money import RATE_STRING, Day, Money, MoneyIn, PositiveMoney, rate_schema
 from fupin.schema import FupinSchema
 
@@ -86,7 +87,7 @@ class CertificateRead(FupinSchema):
     id: uuid.UUID
     area_code: str
     household_id: uuid.UUID
-    status: str
+    status: CertificateStatus
     credit_rating: str
     village_opinion: str
     village_reviewed_on: Day
@@ -125,7 +126,7 @@ class ApplicationRead(FupinSchema):
     needs_county_approval: bool
     poverty_office_approved_on: Day | None
     credit_union_approved_on: Day | None
-    status: str
+    status: ApplicationStatus
     submitted_on: Day
     village_reviewed_on: Day | None
     station_due_on: Day | None
@@ -201,7 +202,7 @@ class LoanRead(FupinSchema):
     disbursed_on: Day
     due_on: Day
     repaid_on: Day | None
-    status: str
+    status: LoanStatus
     coop_code: str
     external_id: str | None
 

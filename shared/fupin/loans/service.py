@@ -27,6 +27,7 @@ from fupin.loans.models import (
     LoanQuota,
     LoanTownshipReadiness,
 )
+from fupin.loans.statuses import CertificateStatus
 from fupin.money import ZERO
 from fupin.paging import after, page
 
@@ -205,7 +206,7 @@ async def review_certificate(
     existing = await session.scalar(select(LoanCertificate).where(LoanCertificate.household_id == household_id))
     if existing is not None:
         raise Conflict("loan.certificate_exists", "the household already has a loan certificate", "该户已有贷款证")
-    cert = LoanCertificate(area_code=household.area_code, household_id=household_id, status="village_reviewed",
+    cert = LoanCertificate(area_code=household.area_code, household_id=household_id, status=CertificateStatus.village_reviewed,
                            credit_rating=credit_rating, village_opinion=opinion, village_reviewed_on=on)
     session.add(cert)
     await session.flush()
@@ -232,7 +233,7 @@ async def issue_certificate(
         raise Conflict("loan.certificate_already_issued", "the certificate is issued already", "贷款证已发放")
     if on < cert.village_reviewed_on:
         raise RuleViolation("loan.step_date_order", "issue date precedes the village review", "发证日期早于村委会初审")
-    cert.status, cert.number, cert.issued_on, cert.issued_by = "issued", number, on, principal.username
+    cert.status, cert.number, cert.issued_on, cert.issued_by = CertificateStatus.issued, number, on, principal.username
     await session.flush()
     await audit.record(session, principal, action="loan.certificate.issue", entity="loan_certificate",
                        entity_id=cert.id, area_code=cert.area_code, after={"number": number})

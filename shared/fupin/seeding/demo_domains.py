@@ -345,7 +345,7 @@ async def _advance(ctx: DemoContext, principal: Principal, project_id: uuid.UUID
 
 async def _projects(ctx: DemoContext) -> str:
     office = _as(ctx, Role.poverty_office)
-    registered = await _homes(ctx.session, ctx, "h.status IN ('registered', 'returned')")
+    registered = await _homes(ctx.session, ctx, "h.status IN ('registered', 'returned_to_poverty')")
     by_township: dict[str, list[_Home]] = {}
     for h in registered:
         by_township.setdefault(h.village[:9] + "000", []).append(h)

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin.areas.codes import township_of
 from fupin.areas.scope import bind, within_sql
 from fupin.errors import Conflict
+from fupin.households.rules import HouseholdStatus
 from fupin.seeding import idcard, names
 
 CHUNK = 20_000
@@ -63,7 +64,8 @@ STATUSES = ("current", "repaid_on_time", "repaid_late", "overdue")
 SIZES = (1, 2, 3, 4, 5, 6)
 LABOUR = ("ordinary", "skilled", "weak", "lost")
 CATEGORIES = ("general", "dibao", "tekun")
-HOUSEHOLD_STATUSES = ("registered", "exited", "returned")
+# (was "returned", a status the workflow does not know: the seed made households no rule could move)
+HOUSEHOLD_STATUSES = (HouseholdStatus.registered, HouseholdStatus.exited, HouseholdStatus.returned_to_poverty)
 
 
 STATUS_CUM = list(itertools.accumulate(float(w) for w in STATUS_WEIGHTS))

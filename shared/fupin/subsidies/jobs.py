@@ -97,14 +97,13 @@ async def _expected(session: AsyncSession, params: dict[str, Any]) -> list[tuple
 
 
 def _finish(run: SubsidyRun) -> dict[str, Any]:
-    run.status = "done"
+    run.status = rules.RunStatus.done
     run.finished_at = datetime.now(UTC)
     return {"run_id": str(run.id), "expected": str(run.total_expected), "paid": str(run.total_paid),
             "returned": str(run.total_returned), "topped_up": str(run.total_topped_up),
             "loans_paid": run.loans_paid, "loans_late": run.loans_late}
 
 
-@jobs.handler(ALLOCATION)
 async def allocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     run, q, county, params = await _load(session, job)
     total = sum((a for _, a in await _expected(session, params)), ZERO)
@@ -119,7 +118,6 @@ async def allocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     return _finish(run)
 
 
-@jobs.handler(PREALLOCATION)
 async def preallocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     run, q, county, params = await _load(session, job)
     allocated = await session.scalar(select(SubsidyRun.status).where(
@@ -154,7 +152,6 @@ async def _advance(session: AsyncSession, township: str, q: Quarter, coop_code: 
     return Decimal(value) if value is not None else ZERO
 
 
-@jobs.handler(SETTLEMENT)
 async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     run, q, county, params = await _load(session, job)
     paid_on = business_date()
@@ -210,7 +207,6 @@ async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     return _finish(run)
 
 
-@jobs.handler(PLAN)
 async def plan(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     """Cron fan-out: one run (and job) per township for `phase` of `quarter`."""
     phase, quarter = job.args["phase"], Quarter.parse(job.args["quarter"])

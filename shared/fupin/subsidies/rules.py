@@ -14,11 +14,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from enum import StrEnum
 
 from fupin.money import ZERO, round_fen
 
 DEFAULT_RATE = Decimal("0.025800")
 DAY_BASIS = 365
+
+
+
+class RunStatus(StrEnum):
+    """A subsidy run's own status (its job has the worker's: job_run.status)."""
+
+    pending = "pending"
+    done = "done"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from fupin.money import RATE_STRING, Day, Money, rate_schema
 from fupin.schema import FupinSchema
+from fupin.subsidies.rules import RunStatus
 
 RateIn = Annotated[
     Decimal, RATE_STRING, Field(gt=0, le=1, max_digits=9, decimal_places=6), rate_schema("0.043500", "> 0, ≤ 1"),
@@ -51,7 +52,7 @@ class SubsidyRunRead(FupinSchema):
     quarter: str
     phase: str
     job_key: str
-    status: str
+    status: RunStatus
     job_status: str | None = None  # the worker's view: pending, running, waiting, done, failed, dead
     waiting_for: str | None = Field(None, description="While waiting: the key of the run whose completion starts it")
     waiting_reason: str | None = None

@@ -90,7 +90,7 @@ async def ensure_run(
     new_id = await session.scalar(
         pg_insert(SubsidyRun)
         .values(id=uuid.uuid4(), area_code=township, quarter=str(quarter), phase=phase, job_key=key,
-                status="pending", triggered_by=triggered_by)
+                status=rules.RunStatus.pending, triggered_by=triggered_by)
         .on_conflict_do_nothing()
         .returning(SubsidyRun.id)
     )

@@ -188,8 +188,8 @@ _CITUS_GAPS = {
         "tests/loans/test_bank_files.py::TestUpload::test_a_bad_signature_keeps_nothing",
         "tests/loans/test_bank_files.py::TestProcessing::test_bad_lines_are_refused_one_by_one_and_the_rest_applied",
         "tests/loans/test_bank_files.py::TestProcessing::test_results_page_in_line_order_and_files_are_private_to_",
-        "tests/loans/test_more.py::TestBulkLimits::test_a_thousand_repayments_in_one_request",
-        "tests/loans/test_more.py::TestBulkLimits::test_same_event_id_twice_in_one_batch_applies_once",
+        "tests/loans/test_bank_batches.py::TestBulkLimits::test_a_thousand_repayments_in_one_request",
+        "tests/loans/test_bank_batches.py::TestBulkLimits::test_same_event_id_twice_in_one_batch_applies_once",
         "tests/loans/test_quarterly_report_basis.py::TestStationQuarterlyReport::test_actual_amounts_and_partial_",
     ),
 }

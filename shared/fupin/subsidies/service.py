@@ -114,7 +114,9 @@ async def ensure_county_settlement(
     created = (await session.scalars(
         pg_insert(SubsidyRun)
         .values([{"id": uuid.uuid4(), "area_code": t, "quarter": str(quarter), "phase": "settlement", "job_key": key,
-                      "status": "pending", "triggered_by": triggered_by} for t in townships])
+                      "status": "pending", "triggered_by": triggered_by,
+                  # a multi-row INSERT cannot run the per-row `county` default of fupin.base: given here
+                  "county": t[:6]} for t in townships])
         .on_conflict_do_nothing()
         .returning(SubsidyRun.id)
     )).all() if townships else []

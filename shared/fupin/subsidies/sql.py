@@ -120,3 +120,13 @@ UNION ALL
 SELECT p.entry_id, a.id, CAST(0 AS numeric(14,2)), sum(p.amount)
 FROM subsidy_payout p JOIN ledger_account a ON a.code = p.source_code WHERE p.run_id = ANY(CAST(:run_ids AS uuid[]))
 GROUP BY p.entry_id, a.id"""
+
+# The runs' totals and status, one row per run from arrays computed by the settlement.
+FINISH_RUNS = """
+UPDATE subsidy_run r
+SET total_expected = t.expected, total_paid = t.paid, total_returned = t.returned, total_topped_up = t.topped,
+    loans_paid = t.loans_paid, loans_late = t.loans_late, status = 'done', started_at = :started, finished_at = now()
+FROM unnest(CAST(:ids AS uuid[]), CAST(:expected AS numeric[]), CAST(:paid AS numeric[]), CAST(:returned AS numeric[]),
+            CAST(:topped AS numeric[]), CAST(:loans_paid AS integer[]), CAST(:loans_late AS integer[]))
+     AS t(id, expected, paid, returned, topped, loans_paid, loans_late)
+WHERE r.id = t.id"""

@@ -71,8 +71,12 @@ FROM (
            CASE WHEN s.household_id IS NULL THEN {BUREAU_CODE} ELSE {COOP_CODE} END AS source_code,
            {payee_code("s")} AS target_code
     FROM c s
-    WHERE s.amount > 0 AND NOT EXISTS (SELECT 1 FROM subsidy_payout p WHERE p.loan_id = s.id)
-) s"""
+    WHERE s.amount > 0
+) s
+-- A loan paid before (by any run) is skipped by its unique key, not by a NOT EXISTS: planned against a
+-- table still empty at the quarter's first settlement, NOT EXISTS became a sequential scan per loan of the
+-- rows this very statement was inserting (10.4 s for 20 townships instead of ~0.7 s).
+ON CONFLICT DO NOTHING"""
 
 # Loans falling due in the quarter and not repaid in full by their due date: they earn nothing.
 LATE_LOANS = f"""

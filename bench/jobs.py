@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -59,35 +58,38 @@ SETTLEMENT_QUARTER = "2026Q3"
 
 
 async def subsidy_settlement(ctx: BenchContext) -> str:
-    """Quarterly settlement of every township, each through the real `subsidy.settlement` handler in its own
-    transaction, as the worker runs it (the runs and job rows are requested first, untimed by the worker)."""
+    """Quarterly settlement of every township as the plan asks for it: one `subsidy.settlement` job per county
+    (its townships' runs requested first, untimed by the worker), each through the real handler in its own
+    transaction, as the worker runs it."""
     from fupin import jobs
+    from fupin.calendar import Quarter
     from fupin.ledger import service as ledger
     from fupin.subsidies import jobs as subsidy_jobs
-    from fupin.subsidies.models import SubsidyPayout, SubsidyRun
+    from fupin.subsidies import service as subsidies
+    from fupin.subsidies.models import SubsidyPayout
 
+    quarter = Quarter.parse(SETTLEMENT_QUARTER)
     async with ctx.owner_session() as session:
         townships = list(await session.scalars(text("SELECT DISTINCT township_code FROM loan ORDER BY 1")))
-        keys = []
+        counties: dict[str, list[str]] = {}
         for t in townships:
-            run = SubsidyRun(id=uuid.uuid4(), area_code=t, quarter=SETTLEMENT_QUARTER, phase="settlement",
-                             job_key=f"subsidy.settlement:{t}:{SETTLEMENT_QUARTER}", status="pending",
-                             triggered_by="bench")
-            session.add(run)
-            await jobs.request_job(session, kind="subsidy.settlement", key=run.job_key, area_code=t, args={})
-            keys.append(run.job_key)
+            counties.setdefault(t[:6] + "000000", []).append(t)
+        for county, towns in counties.items():
+            await subsidies.ensure_county_settlement(session, county=county, townships=towns, quarter=quarter,
+                                                     triggered_by="bench")
     handler = subsidy_jobs.settle
-    for key in keys:
+    for county in counties:
         async with ctx.owner_session() as session:
-            job = await session.scalar(select(jobs.JobRun).where(jobs.JobRun.key == key))
+            job = await session.scalar(select(jobs.JobRun).where(
+                jobs.JobRun.key == subsidies.job_key("settlement", county, SETTLEMENT_QUARTER)))
             assert job is not None
             await handler(session, job)
     async with ctx.owner_session() as session:
         payouts = await session.scalar(select(text("count(*)")).select_from(SubsidyPayout))
         total = await session.scalar(select(text("coalesce(sum(amount), 0)")).select_from(SubsidyPayout))
         check = await ledger.check(session)
-    return (f"{len(townships):,} townships {SETTLEMENT_QUARTER}, {payouts:,} payouts, ¥{Decimal(total):,.2f}, "
-            f"ledger ok={check.ok}")
+    return (f"{len(townships):,} townships in {len(counties):,} counties {SETTLEMENT_QUARTER}, one job per county, "
+            f"{payouts:,} payouts, ¥{Decimal(total):,.2f}, ledger ok={check.ok}")
 
 
 async def dividend_run(ctx: BenchContext) -> str:

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from fupin.auth.roles import Role
@@ -121,3 +122,68 @@ async def test_bulk_posting_checks_each_entry_from_its_own_new_lines(owner_sessi
         assert (await s.get(type(a), a.id)).balance == D("0.00")
         assert (await s.get(type(b), b.id)).balance == D("3.00")
         assert (await ledger.check(s)).ok
+
+
+async def test_post_many_posts_every_entry_in_three_statements_or_none(owner_sessionmaker):
+    from sqlalchemy import event
+
+    county = await new_county(owner_sessionmaker)
+    src, a, b = await accounts(owner_sessionmaker, county)
+    day = date(2026, 7, 1)
+
+    def posting(ref: str, to, amount: str, back: str | None = None) -> ledger.Posting:
+        return ledger.Posting(kind="test", reference=f"many:{county.code}:{ref}", effective_on=day,
+                              lines=[Line(to.id, debit=D(amount)), Line(src.id, credit=D(back or amount))])
+
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    async with owner_sessionmaker() as s, s.begin():
+        event.listen(s.bind.sync_engine, "before_cursor_execute", count)
+        try:
+            ids = await ledger.post_many(s, [posting(str(i), a if i % 2 else b, "1.25") for i in range(40)])
+        finally:
+            event.remove(s.bind.sync_engine, "before_cursor_execute", count)
+    assert len(ids) == 40
+    assert len(set(ids)) == 40
+    assert len(statements) == 3  # references taken, the headers, the lines — not 40 × anything
+    async with owner_sessionmaker() as s:
+        assert (await s.get(type(a), a.id)).balance == D("25.00")
+        assert (await s.get(type(b), b.id)).balance == D("25.00")
+        # each entry's area is the smallest area holding its accounts (county source + township account)
+        from fupin.ledger.models import JournalEntry
+        areas = set((await s.scalars(select(JournalEntry.area_code).where(JournalEntry.id.in_(ids)))).all())
+        assert areas == {county.code}
+    # one bad entry refuses the whole batch: unbalanced, a reference posted before, a reference twice
+    for batch, error in (
+        ([posting("x1", a, "1.00"), posting("x2", a, "1.00", back="0.99")], RuleViolation),
+        ([posting("x3", a, "1.00"), posting("7", a, "1.00")], Conflict),
+        ([posting("x4", a, "1.00"), posting("x4", b, "1.00")], Conflict),
+    ):
+        async with owner_sessionmaker() as s, s.begin():
+            with pytest.raises(error):
+                await ledger.post_many(s, batch)
+    async with owner_sessionmaker() as s:
+        assert (await s.get(type(a), a.id)).balance == D("25.00")
+        assert (await ledger.check(s)).ok
+
+
+async def test_ensure_accounts_opens_many_at_once_and_returns_existing_ones_unchanged(owner_sessionmaker):
+    county = await new_county(owner_sessionmaker)
+    src, a, _ = await accounts(owner_sessionmaker, county)
+    town = county.townships[0]
+    specs = [ledger.AccountSpec("township_finance", town, "test", town),  # exists (balance kept)
+             *(ledger.AccountSpec("household", f"{town}-{i}", "test", county.villages[town][0]) for i in range(5))]
+    async with owner_sessionmaker() as s, s.begin():
+        await ledger.transfer(s, source=src, target=a, amount=D("7.00"), kind="test", reference=f"ea:{county.code}",
+                              effective_on=date(2026, 7, 1))
+    async with owner_sessionmaker() as s, s.begin():
+        found = await ledger.ensure_accounts(s, specs, lock=True)
+        again = await ledger.ensure_accounts(s, specs)
+    assert set(found) == {sp.code for sp in specs} == set(again)
+    assert found[a.code].id == a.id
+    assert found[a.code].balance == D("7.00")
+    assert {found[sp.code].balance for sp in specs[1:]} == {D("0.00")}
+    assert {found[sp.code].allow_negative for sp in specs} == {False}

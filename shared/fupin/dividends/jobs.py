@@ -55,10 +55,12 @@ FROM (
 ) c
 """)
 
-_HOUSEHOLD_ACCOUNTS = """
-SELECT DISTINCT ON (x.household_id) concat_ws(':', 'household', x.household_id, 'dividend') AS code,
+_HOUSEHOLD_CODE = ledger.account_code_sql("'household'", "CAST(x.household_id AS text)", "'dividend'")
+
+_HOUSEHOLD_ACCOUNTS = f"""
+SELECT DISTINCT ON (x.household_id) {_HOUSEHOLD_CODE} AS code,
        'household' AS holder_kind, x.household_id::text AS holder_ref, 'dividend' AS purpose,
-       concat_ws(':', 'household', x.household_id, 'dividend') AS name, x.area_code
+       {_HOUSEHOLD_CODE} AS name, x.area_code
 FROM dividend_payout x
 WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0
 """
@@ -72,9 +74,9 @@ WHERE EXISTS (SELECT 1 FROM dividend_payout x WHERE x.run_id = CAST(:run_id AS u
 
 # ... and all its lines in one statement: operator → households, i.e. debit each household's dividend
 # account with its payout and credit the operator's dividend account with the total.
-_LINES = """
+_LINES = f"""
 SELECT CAST(:entry_id AS uuid) AS entry_id, a.id AS account_id, x.amount AS debit, CAST(0 AS numeric(14,2)) AS credit
-FROM dividend_payout x JOIN ledger_account a ON a.code = concat_ws(':', 'household', x.household_id, 'dividend')
+FROM dividend_payout x JOIN ledger_account a ON a.code = {_HOUSEHOLD_CODE}
 WHERE x.run_id = CAST(:run_id AS uuid) AND x.amount > 0
 UNION ALL
 SELECT CAST(:entry_id AS uuid), CAST(:operator_account AS uuid), CAST(0 AS numeric(14,2)), sum(x.amount)

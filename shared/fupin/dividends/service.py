@@ -247,11 +247,12 @@ async def redeem_holding(
             session, holder_kind="household", holder_ref=str(holding.household_id), purpose="share",
             area_code=holding.area_code,
         )
-        holding.redemption_entry_id = await _post_transfer(
-            session, source=operator.id, target=household.id, amount=holding.amount, kind="dividend.redeem",
+        entry = await ledger.transfer(
+            session, source=operator, target=household, amount=holding.amount, kind="dividend.redeem",
             reference=f"dividend.redeem:{holding.id}", effective_on=day,
             description=f"{pool.name} 股金返还", created_by=principal.username,
         )
+        holding.redemption_entry_id = entry.id
     holding.status = (HoldingStatus.redeemed_in_kind if in_kind else HoldingStatus.redeemed).value
     holding.closed_on = day
     await session.flush()
@@ -260,18 +261,6 @@ async def redeem_holding(
         area_code=holding.area_code, before=before, after=_holding_snapshot(holding),
     )
     return holding
-
-
-async def _post_transfer(
-    session: AsyncSession, *, source: uuid.UUID, target: uuid.UUID, amount: Decimal, kind: str, reference: str,
-    effective_on: date, description: str, created_by: str,
-) -> uuid.UUID:
-    """source → target as one balanced entry, posted by the ledger."""
-    entry = await ledger.post(
-        session, kind=kind, reference=reference, effective_on=effective_on, description=description,
-        created_by=created_by, lines=[ledger.Line(target, debit=amount), ledger.Line(source, credit=amount)],
-    )
-    return entry.id
 
 
 def run_key(pool_id: uuid.UUID, period: str) -> str:

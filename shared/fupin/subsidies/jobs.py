@@ -1,17 +1,24 @@
-"""The quarterly cycle as keyed jobs (`subsidy.{phase}:{township}:{quarter}`), run by the worker.
+"""The quarterly cycle as keyed jobs (`subsidy.{phase}:{area}:{quarter}`), run by the worker.
 
 Fund flow, each step a balanced posting with a reference unique forever:
   allocation     county appropriation → 县财政局 → 乡镇财政所: the quarter's expected subsidy
   preallocation  乡镇财政所 → each 乡镇信用社: expected subsidy of its loans falling due in the quarter
   settlement     信用社 → 农户 the exact entitlement of each loan repaid on time in the quarter (set-based);
                  enterprise loans 县财政局 → 企业; shortfall topped up before, surplus returned after.
+Allocation and pre-allocation run per township. A settlement job settles every run keyed to it: the
+planned quarter has one job per county (`subsidy.settlement:{county}:{quarter}`) whose township runs are
+settled together in a fixed number of statements; a township requested by hand has a job of its own.
 The runner commits the effects with the job's `done`, so a crash leaves nothing and a rerun pays once.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Numeric, bindparam, select, text
@@ -25,7 +32,7 @@ from fupin.ledger import service as ledger
 from fupin.ledger.models import JournalEntry, JournalLine, LedgerAccount
 from fupin.subsidies import rules, sql
 from fupin.subsidies.models import SubsidyRun
-from fupin.subsidies.service import PHASES, ensure_run, job_key
+from fupin.subsidies.service import PHASES, ensure_county_settlement, ensure_run, job_key
 
 ZERO = Decimal("0.00")
 # Job kinds, each spelled once: the worker's schedule and the API import these.
@@ -34,21 +41,28 @@ PLAN = "subsidy.plan"
 RATE_PARAM = bindparam("default_rate", value=rules.DEFAULT_RATE, type_=Numeric(9, 6))
 
 
-async def _accounts(session: AsyncSession, county: str, township: str) -> tuple[LedgerAccount, LedgerAccount, LedgerAccount]:
-    source = await ledger.ensure_account(session, holder_kind="source", holder_ref=county, purpose="subsidy",
-                                         area_code=county, name="县级贴息预算", allow_negative=True)
-    bureau = await ledger.ensure_account(session, holder_kind="finance_bureau", holder_ref=county, purpose="subsidy",
-                                         area_code=county, name="县财政局贴息专户")
-    town = await ledger.ensure_account(session, holder_kind="township_finance", holder_ref=township,
-                                       purpose="subsidy", area_code=township, name="乡镇财政所贴息专户")
-    return source, bureau, town
+def _source(county: str) -> ledger.AccountSpec:
+    return ledger.AccountSpec("source", county, "subsidy", county, "县级贴息预算", allow_negative=True)
 
 
-async def _coop(session: AsyncSession, coop_code: str, township: str) -> LedgerAccount:
+def _bureau(county: str) -> ledger.AccountSpec:
+    return ledger.AccountSpec("finance_bureau", county, "subsidy", county, "县财政局贴息专户")
+
+
+def _town(township: str) -> ledger.AccountSpec:
+    return ledger.AccountSpec("township_finance", township, "subsidy", township, "乡镇财政所贴息专户")
+
+
+def _coop(township: str, coop_code: str) -> ledger.AccountSpec:
     """The coop's subsidy account in this township (`credit_coop:{township}.{coop}:subsidy`)."""
-    return await ledger.ensure_account(session, holder_kind="credit_coop", holder_ref=f"{township}.{coop_code}",
-                                       purpose="subsidy",
-                                       area_code=township, name=f"信用社 {coop_code} 贴息")
+    return ledger.AccountSpec("credit_coop", f"{township}.{coop_code}", "subsidy", township, f"信用社 {coop_code} 贴息")
+
+
+async def _accounts(session: AsyncSession, county: str, township: str) -> tuple[LedgerAccount, LedgerAccount, LedgerAccount]:
+    specs = [_source(county), _bureau(county), _town(township)]
+    found = await ledger.ensure_accounts(session, specs)
+    source, bureau, town = (found[sp.code] for sp in specs)
+    return source, bureau, town
 
 
 async def _balance(session: AsyncSession, account: LedgerAccount) -> Decimal:
@@ -80,25 +94,41 @@ async def _fund(
     return wants[-1]
 
 
+def _params(runs: Sequence[SubsidyRun]) -> tuple[Quarter, str, dict[str, Any]]:
+    q = Quarter.parse(runs[0].quarter)
+    county = county_of(runs[0].area_code)
+    if any(r.quarter != runs[0].quarter or county_of(r.area_code) != county for r in runs):
+        raise RuntimeError("one job settles runs of one county and quarter")
+    return q, county, {"run_ids": [r.id for r in runs], "county": county, "q_start": q.start, "q_end": q.end}
+
+
 async def _load(session: AsyncSession, job: jobs.JobRun) -> tuple[SubsidyRun, Quarter, str, dict[str, Any]]:
+    """The one run of an allocation or pre-allocation job."""
     run = await session.scalar(select(SubsidyRun).where(SubsidyRun.job_key == job.key).with_for_update())
     if run is None:
         raise RuntimeError(f"no subsidy run for job {job.key}")
-    q = Quarter.parse(run.quarter)
-    county = county_of(run.area_code)
-    params = {"township": run.area_code, "county": county, "q_start": q.start, "q_end": q.end}
+    q, county, params = _params([run])
     run.started_at = datetime.now(UTC)
-    return run, q, county, params
+    return run, q, county, {**params, "township": run.area_code}
 
 
-async def _expected(session: AsyncSession, params: dict[str, Any]) -> list[tuple[str, Decimal]]:
+async def _expected(session: AsyncSession, params: dict[str, Any]) -> dict[uuid.UUID, list[tuple[str, Decimal]]]:
+    """Expected subsidy per run and coop (coops with nothing expected left out)."""
     rows = (await session.execute(text(sql.EXPECTED_BY_COOP).bindparams(RATE_PARAM), params)).all()
-    return [(r[0], Decimal(r[1])) for r in rows if r[1] and r[1] > 0]
+    out: dict[uuid.UUID, list[tuple[str, Decimal]]] = defaultdict(list)
+    for run_id, coop, amount in rows:
+        if amount and amount > 0:
+            out[run_id].append((coop, Decimal(amount)))
+    return out
 
 
 def _finish(run: SubsidyRun) -> dict[str, Any]:
     run.status = rules.RunStatus.done
     run.finished_at = datetime.now(UTC)
+    return _result(run)
+
+
+def _result(run: SubsidyRun) -> dict[str, Any]:
     return {"run_id": str(run.id), "expected": str(run.total_expected), "paid": str(run.total_paid),
             "returned": str(run.total_returned), "topped_up": str(run.total_topped_up),
             "loans_paid": run.loans_paid, "loans_late": run.loans_late}
@@ -106,7 +136,7 @@ def _finish(run: SubsidyRun) -> dict[str, Any]:
 
 async def allocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
     run, q, county, params = await _load(session, job)
-    total = sum((a for _, a in await _expected(session, params)), ZERO)
+    total = sum((a for _, a in (await _expected(session, params))[run.id]), ZERO)
     source, bureau, town = await _accounts(session, county, run.area_code)
     if total > 0:
         await _fund(session, chain=[source, bureau], amount=total, ref=f"subsidy.allocation:{run.id}:appropriate",
@@ -119,23 +149,27 @@ async def allocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
 
 
 async def preallocate(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
-    run, q, county, params = await _load(session, job)
+    run, q, _county, params = await _load(session, job)
     allocated = await session.scalar(select(SubsidyRun.status).where(
         SubsidyRun.area_code == run.area_code, SubsidyRun.quarter == run.quarter, SubsidyRun.phase == "allocation"))
     if allocated != "done":
         # Not an error: the pre-allocation waits, and the allocation's completion starts it again.
         raise jobs.NotReady(f"allocation of {run.area_code} {q} is not done yet",
                             waiting_for=job_key("allocation", run.area_code, str(q)))
-    _, _, town = await _accounts(session, county, run.area_code)
+    expected = (await _expected(session, params))[run.id]
     await ledger.open_accounts_from(session, sql.ACCOUNTS_AHEAD, params)  # the payees, before settlement
-    total = ZERO
-    for coop_code, amount in await _expected(session, params):
-        coop = await _coop(session, coop_code, run.area_code)
-        await ledger.transfer(session, source=town, target=coop, amount=amount, kind="subsidy.preallocate",
-                              reference=_prealloc_ref(run.area_code, q, coop_code), effective_on=business_date(),
-                              run_id=run.id, description=f"贴息资金预拨 {q}")
-        total += amount
-    run.total_expected = total
+    specs = [_town(run.area_code)] + [_coop(run.area_code, c) for c, _ in expected]
+    accounts = await ledger.ensure_accounts(session, specs)
+    town = accounts[specs[0].code]
+    postings = [
+        ledger.Posting(kind="subsidy.preallocate", reference=_prealloc_ref(run.area_code, q, coop_code),
+                       effective_on=business_date(), run_id=run.id, description=f"贴息资金预拨 {q}",
+                       lines=[ledger.Line(accounts[_coop(run.area_code, coop_code).code].id, debit=amount),
+                              ledger.Line(town.id, credit=amount)])
+        for coop_code, amount in expected
+    ]
+    await ledger.post_many(session, postings)
+    run.total_expected = sum((a for _, a in expected), ZERO)
     return _finish(run)
 
 
@@ -143,78 +177,149 @@ def _prealloc_ref(township: str, q: Quarter, coop_code: str) -> str:
     return f"subsidy.preallocation:{township}:{q}:{coop_code}"
 
 
-async def _advance(session: AsyncSession, township: str, q: Quarter, coop_code: str, coop: LedgerAccount) -> Decimal:
-    """What the pre-allocation of `q` advanced to this coop."""
-    value = await session.scalar(
-        select(JournalLine.debit).join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
-        .where(JournalEntry.reference == _prealloc_ref(township, q, coop_code), JournalLine.account_id == coop.id)
-    )
-    return Decimal(value) if value is not None else ZERO
+async def _advances(
+    session: AsyncSession, runs: Sequence[SubsidyRun], q: Quarter, coops: dict[uuid.UUID, list[str]],
+    accounts: dict[str, LedgerAccount],
+) -> dict[tuple[uuid.UUID, str], Decimal]:
+    """What the pre-allocation of `q` advanced to each (run, coop): the coop's line of that entry."""
+    wanted = {
+        _prealloc_ref(r.area_code, q, c): (r.id, c, accounts[_coop(r.area_code, c).code].id)
+        for r in runs for c in coops[r.id]
+    }
+    if not wanted:
+        return {}
+    rows = (await session.execute(
+        select(JournalEntry.reference, JournalLine.account_id, JournalLine.debit)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .where(JournalEntry.reference.in_(list(wanted)))
+    )).all()
+    return {(wanted[ref][0], wanted[ref][1]): Decimal(debit) for ref, account_id, debit in rows
+            if account_id == wanted[ref][2]}
 
 
 async def settle(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
-    run, q, county, params = await _load(session, job)
-    paid_on = business_date()
-    ids = {"run_id": run.id}
-    # 1. one INSERT … SELECT computes every payout of the township's quarter (UNIQUE(run_id, loan_id), UNIQUE(loan_id))
-    await session.execute(text(sql.INSERT_PAYOUTS).bindparams(RATE_PARAM), {**params, **ids, "paid_on": paid_on})
-    await ledger.open_accounts_from(session, sql.TARGET_ACCOUNTS, ids)
+    """Settle every run keyed to this job that is not done yet: one township's, or a county's."""
+    runs = list((await session.scalars(
+        select(SubsidyRun).where(SubsidyRun.job_key == job.key, SubsidyRun.phase == "settlement")
+        .order_by(SubsidyRun.area_code).with_for_update()
+    )).all())
+    if not runs:
+        raise RuntimeError(f"no subsidy run for job {job.key}")
+    todo = [r for r in runs if r.status != "done"]
+    settled = await settle_runs(session, todo, key=job.key) if todo else {}
+    results = [settled.get(r.id) or _result(r) for r in runs]
+    if len(runs) == 1:
+        return results[0]
+    money = {k: str(sum((Decimal(r[k]) for r in results), ZERO)) for k in ("expected", "paid", "returned", "topped_up")}
+    return {"townships": len(runs), "settled": len(todo), **money,
+            "loans_paid": sum(int(r["loans_paid"]) for r in results),
+            "loans_late": sum(int(r["loans_late"]) for r in results)}
+
+
+async def settle_runs(
+    session: AsyncSession, runs: Sequence[SubsidyRun], *, key: str
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """Settle `runs` (townships of one county, one quarter) together: each statement covers all of them.
+
+    1. one INSERT … SELECT computes every payout (UNIQUE(loan_id): a loan is paid once, whatever the run);
+    2. the payers are funded so no fund goes below zero — each coop's shortfall against its advance comes
+       down the chain source → 县财政局 → 乡镇财政所 → 信用社, the bureau's enterprise payments from the
+       source; an unused advance goes back to the township — all as one `post_many`;
+    3. the payouts' entries (one per run and payer) and all their lines in one call each;
+    4. each run's totals, from the figures above, in one UPDATE (returned too, as each run's job result).
+    The runs' ORM objects are not refreshed: the caller reads the returned totals."""
+    started, paid_on = datetime.now(UTC), business_date()
+    q, county, params = _params(runs)
+    ids = {"run_ids": params["run_ids"]}
+    await session.execute(text(sql.INSERT_PAYOUTS).bindparams(RATE_PARAM), {**params, "paid_on": paid_on})
+    await ledger.open_accounts_from(session, sql.TARGET_ACCOUNTS, ids)  # payees not opened ahead
     by_source = (await session.execute(text(sql.PAYOUTS_BY_SOURCE), ids)).all()
-    source, bureau, town = await _accounts(session, county, run.area_code)
-    # 2. fund each payer so no fund goes below zero: coops beyond their advance, the bureau for enterprises
-    topped = ZERO
-    returns: list[tuple[LedgerAccount, Decimal]] = []
-    for source_code, _entry, coop_code, amount, _n in by_source:
-        amount = Decimal(amount)
-        if source_code == bureau.code:
-            await _fund(session, chain=[source, bureau], amount=amount - await _balance(session, bureau),
-                        ref=f"subsidy.settlement:{run.id}:enterprise", run=run, on=paid_on)
-            continue
-        coop = await _coop(session, coop_code, run.area_code)
-        advance = await _advance(session, run.area_code, q, coop_code, coop)
-        if amount > advance:
-            topped += await _fund(session, chain=[source, bureau, town, coop], amount=amount - advance,
-                                  ref=f"subsidy.settlement:{run.id}:topup:{coop_code}", run=run, on=paid_on)
-        elif advance > amount:
-            returns.append((coop, advance - amount))
-    # coops with an advance but no payouts at all return all of it
-    paying = {row[2] for row in by_source if row[0] != bureau.code}
     expected = await _expected(session, params)
-    for coop_code, _ in expected:
-        if coop_code not in paying:
-            coop = await _coop(session, coop_code, run.area_code)
-            advance = await _advance(session, run.area_code, q, coop_code, coop)
-            if advance > 0:
-                returns.append((coop, advance))
-    # 3. the payouts' entries, then all their lines in one call (the ledger checks them and moves balances)
+    late = {run_id: int(n) for run_id, n in (await session.execute(text(sql.LATE_LOANS), params)).all()}
+    bureau_code = _bureau(county).code
+    paid: dict[uuid.UUID, dict[str, Decimal]] = defaultdict(dict)  # run → coop → paid by the coop
+    enterprise: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)  # run → paid by the bureau
+    for run_id, rows in groupby(by_source, key=lambda r: r[0]):
+        for _, source_code, coop_code, amount, _n in rows:
+            if source_code == bureau_code:
+                enterprise[run_id] += Decimal(amount)
+            else:
+                paid[run_id][coop_code] = Decimal(amount)
+    coops = {r.id: sorted(set(paid[r.id]) | {c for c, _ in expected[r.id]}) for r in runs}
+    specs = [_source(county), _bureau(county)] + [_town(r.area_code) for r in runs] + [
+        _coop(r.area_code, c) for r in runs for c in coops[r.id]]
+    accounts = await ledger.ensure_accounts(session, specs, lock=True)  # balances read, then posted from
+    advances = await _advances(session, runs, q, coops, accounts)
+    source, bureau = accounts[specs[0].code], accounts[specs[1].code]
+
+    def move(src: LedgerAccount, dst: LedgerAccount, amount: Decimal, kind: str, ref: str,
+             run_id: uuid.UUID | None, what: str) -> ledger.Posting:
+        return ledger.Posting(kind=kind, reference=ref, effective_on=paid_on, run_id=run_id, description=f"{what} {q}",
+                              lines=[ledger.Line(dst.id, debit=amount), ledger.Line(src.id, credit=amount)])
+
+    fund: list[ledger.Posting] = []
+    totals: dict[uuid.UUID, dict[str, Any]] = {}
+    bureau_needs = ZERO
+    for run in runs:
+        town = accounts[_town(run.area_code).code]
+        topped = returned = ZERO
+        for coop_code in coops[run.id]:
+            coop = accounts[_coop(run.area_code, coop_code).code]
+            spent, advance = paid[run.id].get(coop_code, ZERO), advances.get((run.id, coop_code), ZERO)
+            if spent > advance:
+                fund.append(move(town, coop, spent - advance, "subsidy.settlement.fund",
+                                 f"subsidy.settlement:{run.id}:topup:{coop_code}:{coop.code}", run.id, "settlement"))
+                topped += spent - advance
+            elif advance > spent:
+                fund.append(move(coop, town, advance - spent, "subsidy.return",
+                                 f"subsidy.settlement:{run.id}:return:{coop.holder_ref}", run.id, "贴息结余退回"))
+                returned += advance - spent
+        # the township passes down what it holds before asking the bureau (returns arrive after)
+        pull = max(topped - Decimal(town.balance), ZERO)
+        if pull > 0:
+            fund.append(move(bureau, town, pull, "subsidy.settlement.fund",
+                             f"subsidy.settlement:{run.id}:topup:{town.code}", run.id, "settlement"))
+        bureau_needs += pull + enterprise[run.id]
+        totals[run.id] = {
+            "run_id": str(run.id), "expected": sum((a for _, a in expected[run.id]), ZERO),
+            "paid": sum(paid[run.id].values(), ZERO) + enterprise[run.id], "returned": returned, "topped_up": topped,
+            "loans_paid": sum(int(r[4]) for r in by_source if r[0] == run.id), "loans_late": late.get(run.id, 0),
+        }
+    appropriate = max(bureau_needs - Decimal(bureau.balance), ZERO)
+    if appropriate > 0:
+        fund.append(move(source, bureau, appropriate, "subsidy.settlement.fund", f"{key}:appropriate:{bureau.code}",
+                         runs[0].id if len(runs) == 1 else None, "settlement"))
+    await ledger.post_many(session, fund)
     await ledger.add_entries_from(session, sql.ENTRIES,
                                   {**ids, "paid_on": paid_on, "description": f"贴息兑付 {q}", "created_by": "subsidy"},
                                   area_code=county)
     await ledger.post_lines_from(session, sql.LINES, ids)
-    # 4. the unused advance goes back to the township finance office
-    returned = ZERO
-    for coop, amount in returns:
-        await ledger.transfer(session, source=coop, target=town, amount=amount, kind="subsidy.return",
-                              reference=f"subsidy.settlement:{run.id}:return:{coop.holder_ref}",
-                              effective_on=paid_on, run_id=run.id, description=f"贴息结余退回 {q}")
-        returned += amount
-    run.total_paid = sum((Decimal(r[3]) for r in by_source), ZERO)
-    run.loans_paid = sum(int(r[4]) for r in by_source)
-    run.loans_late = int(await session.scalar(text(sql.LATE_LOANS), params) or 0)
-    run.total_returned = returned
-    run.total_topped_up = topped
-    run.total_expected = sum((a for _, a in expected), ZERO)
-    return _finish(run)
+    # every run's totals in one statement, whatever the number of townships
+    t = list(totals.values())
+    await session.execute(text(sql.FINISH_RUNS), {
+        "ids": list(totals), "expected": [r["expected"] for r in t], "paid": [r["paid"] for r in t],
+        "returned": [r["returned"] for r in t], "topped": [r["topped_up"] for r in t],
+        "loans_paid": [r["loans_paid"] for r in t], "loans_late": [r["loans_late"] for r in t], "started": started,
+    })
+    return {run_id: {k: str(v) if isinstance(v, Decimal) else v for k, v in r.items()} for run_id, r in totals.items()}
 
 
 async def plan(session: AsyncSession, job: jobs.JobRun) -> dict[str, Any]:
-    """Cron fan-out: one run (and job) per township for `phase` of `quarter`."""
+    """Cron fan-out for `phase` of `quarter`: one run per township; allocation and pre-allocation one job
+    each, settlement one job per county for all its townships."""
     phase, quarter = job.args["phase"], Quarter.parse(job.args["quarter"])
     if phase not in PHASES:
         raise ValueError(phase)
     townships = (await session.scalars(select(Area.code).where(Area.level == "township").order_by(Area.code))).all()
     created = 0
+    if phase == "settlement":
+        for county, towns in groupby(townships, key=county_of):
+            created += await ensure_county_settlement(session, county=county, townships=list(towns), quarter=quarter,
+                                                      triggered_by="cron")
+        return {"townships": len(townships), "created": created}
     for code in townships:
         _, new = await ensure_run(session, township=code, quarter=quarter, phase=phase, triggered_by="cron")
         created += int(new)
     return {"townships": len(townships), "created": created}
+
+

@@ -46,7 +46,8 @@ class SubsidyRun(UUIDPk, Base):
     area_code: Mapped[str] = mapped_column(String(12), index=True)  # the township
     quarter: Mapped[str] = mapped_column(String(6))  # 2026Q3
     phase: Mapped[str] = mapped_column(String(16))  # allocation | preallocation | settlement
-    job_key: Mapped[str] = mapped_column(String(200), unique=True)
+    # The job that settles it: its own, or (planned settlements) its county's, shared by the county's townships.
+    job_key: Mapped[str] = mapped_column(String(200), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done
     triggered_by: Mapped[str] = mapped_column(String(64), default="cron")
     total_expected: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))

@@ -94,12 +94,36 @@ async def ensure_run(
         .on_conflict_do_nothing()
         .returning(SubsidyRun.id)
     )
-    run = await session.scalar(select(SubsidyRun).where(SubsidyRun.job_key == key))
+    # By township, quarter and phase: a planned settlement's run carries its county's job key.
+    run = await session.scalar(select(SubsidyRun).where(
+        SubsidyRun.area_code == township, SubsidyRun.quarter == str(quarter), SubsidyRun.phase == phase))
     assert run is not None
     if new_id is not None:
         await jobs.request_job(session, kind=f"subsidy.{phase}", key=key, area_code=township, args={"run_id": str(run.id)},
                                requested_by=triggered_by)
     return run, new_id is not None
+
+
+async def ensure_county_settlement(
+    session: AsyncSession, *, county: str, townships: list[str], quarter: Quarter, triggered_by: str
+) -> int:
+    """A settlement run for each of the county's townships that has none yet, all keyed to ONE county job
+    (`subsidy.settlement:{county}:{quarter}`), which settles them together. Townships already requested
+    by hand keep their own job. Returns how many runs were created."""
+    key = job_key("settlement", county, str(quarter))
+    created = (await session.scalars(
+        pg_insert(SubsidyRun)
+        .values([{"id": uuid.uuid4(), "area_code": t, "quarter": str(quarter), "phase": "settlement", "job_key": key,
+                      "status": "pending", "triggered_by": triggered_by,
+                  # a multi-row INSERT cannot run the per-row `county` default of fupin.base: given here
+                  "county": t[:6]} for t in townships])
+        .on_conflict_do_nothing()
+        .returning(SubsidyRun.id)
+    )).all() if townships else []
+    if created:
+        await jobs.request_job(session, kind="subsidy.settlement", key=key, area_code=county,
+                               args={"quarter": str(quarter)}, requested_by=triggered_by)
+    return len(created)
 
 
 async def request_run(

@@ -152,7 +152,9 @@ async def _audit(sm, world: World) -> list[tuple[Any, ...]]:
         rows = (await s.execute(select(AuditEvent.action, AuditEvent.entity, AuditEvent.role, AuditEvent.area_code,
                                        AuditEvent.county_code, AuditEvent.result, AuditEvent.after)
                                 .where(AuditEvent.entity_id == world.bank.client_id).order_by(AuditEvent.id))).all()
-    return [tuple(r) for r in rows]
+    # each world has its own county: the rows are in the bank's
+    return [(r.action, r.entity, r.role, r.area_code == world.bank.area_code,
+             r.county_code == world.bank.area_code[:6], r.result, r.after) for r in rows]
 
 
 async def _setup(client, owner_sessionmaker) -> World:

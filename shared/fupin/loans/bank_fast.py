@@ -6,27 +6,27 @@ rules (`postings.decide_repayment`) — in four round trips, with no ORM and no 
 
 1. `BEGIN; SET LOCAL fupin.scope = …; SET LOCAL statement_timeout = …`, one simple-protocol message, so
    row-level security sees the client's area in this transaction only;
-2. one statement records the event (`INSERT … ON CONFLICT DO NOTHING`: the idempotency check by
-   (client, event_id)) and reads and locks its application and then its loan (the reference path's lock
-   order);
-3. one statement writes what the decision changed — repayment row, loan balance and status, application
-   status, 'repaid' step and notice, the event's outcome (`repayments.WRITE_CTES`) — and the audit row;
+2. one statement looks for the event's first post (by client and event_id) and reads and locks its
+   application and then its loan (the reference path's lock order);
+3. one statement records the event with its outcome (`INSERT … ON CONFLICT DO NOTHING`: the idempotency
+   check, final if a concurrent post of the same event id committed in between) and, only if it was
+   recorded, writes what the decision changed — repayment row, loan balance and status, application status,
+   'repaid' step and notice — and the audit row;
 4. COMMIT, before the route builds its answer: nothing is acknowledged that did not commit.
 
-A repeated event id costs one more read (the first post's hash and outcome, as `postings._answer_repeat`).
-Everything else — a batch, a disbursement, a reversal, a repayment by the bank's own loan number, a
+A repeated event id is answered from step 2 and writes only its audit row (a concurrent repeat found in
+step 3 costs one more read). Everything else — a batch, a disbursement, a reversal, a repayment by the bank's own loan number, a
 request with an `Idempotency-Key` — takes the session path (`postings.post_events`).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fupin.areas.scope import bounds, checked_pattern, scope_pattern
@@ -61,21 +61,11 @@ class write_transaction(read_transaction):
 
 _IN_SCOPE = "{t}.area_code >= :scope_lo AND {t}.area_code < :scope_hi"
 
-# The event row as `postings._RECORD` writes it (hash of PostgreSQL's canonical text of the jsonb), and the
-# application, then its loan, read and locked.
-_RECORD_AND_LOCK = Prepared(text(f"""
-WITH d AS (
-    SELECT CAST(:doc AS jsonb) AS doc
-), ev AS (
-    INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, county, application_id, status,
-                                 payload, received_at)
-    SELECT CAST(:id AS uuid), CAST(:client AS varchar), CAST(:event_id AS varchar),
-           encode(sha256(convert_to(CAST(d.doc AS text), 'UTF8')), 'hex'), 'repayment', CAST(:area AS varchar),
-           left(CAST(:area AS varchar), 6), CAST(:app AS uuid), 'received', d.doc, now()
-    FROM d
-    ON CONFLICT (client_id, event_id, county) DO NOTHING
-    RETURNING id
-), a AS (
+# The event's first post, if any, and the hash this body would have (as `postings._RECORD` computes it:
+# sha256 of PostgreSQL's canonical text of the jsonb); the application, then its loan, read and locked
+# (the reference path's lock order).
+_LOOK_AND_LOCK = Prepared(text(f"""
+WITH a AS (
     SELECT a.id, a.area_code, a.household_id, a.status FROM loan_application a
     WHERE a.id = CAST(:app AS uuid) AND {_IN_SCOPE.format(t='a')}
     FOR UPDATE
@@ -85,30 +75,81 @@ WITH d AS (
     WHERE l.application_id IN (SELECT a.id FROM a) AND {_IN_SCOPE.format(t='l')}
     FOR UPDATE
 )
-SELECT (SELECT ev.id FROM ev) AS row_id,
+SELECT p.body_hash AS prior_hash, p.status AS prior_status, p.code AS prior_code,
+       encode(sha256(convert_to(CAST(CAST(:doc AS jsonb) AS text), 'UTF8')), 'hex') AS mine,
        a.id AS app_id, a.area_code AS app_area, a.household_id, a.status AS app_status,
        l.id AS loan_id, l.area_code AS loan_area, l.outstanding, l.status AS loan_status, l.due_on, l.disbursed_on,
        l.repaid_on
-FROM (SELECT 1) one LEFT JOIN a ON true LEFT JOIN l ON true
+FROM (SELECT 1) one
+LEFT JOIN bank_loan_event p ON p.client_id = CAST(:client AS varchar) AND p.event_id = CAST(:event_id AS varchar)
+LEFT JOIN a ON true LEFT JOIN l ON true
 """))
 
 _PRIOR = Prepared(text("""
-SELECT e.body_hash, e.status, e.code,
-       encode(sha256(convert_to(CAST(CAST(:doc AS jsonb) AS text), 'UTF8')), 'hex') AS mine
+SELECT e.body_hash AS prior_hash, e.status AS prior_status, e.code AS prior_code, CAST(:mine AS varchar) AS mine
 FROM bank_loan_event e WHERE e.client_id = :client AND e.event_id = :event_id
 """))
 
-# What the decision changed and the request's audit row (as `audit.record` writes it), in one statement.
-_WRITE_AUDITED = Prepared(text(repayments.WRITE_CTES + """, au AS (
-    INSERT INTO audit_event (occurred_at, actor_id, actor_name, role, area_code, county_code, action, entity, entity_id,
-                             result, "after")
-    VALUES (:at, NULL, CAST(:actor AS varchar), CAST(:role AS varchar), CAST(:area AS varchar),
-            CAST(:county AS varchar), 'bank.loan_events', 'bank_client', CAST(:client AS varchar), 'ok',
-            CAST(:after AS jsonb))
+# The audit row as `audit.record` writes it.
+_AUDIT_VALUES = """CAST(:at AS timestamptz), NULL, CAST(:actor AS varchar), CAST(:role AS varchar),
+           CAST(:area AS varchar), CAST(:county AS varchar), 'bank.loan_events', 'bank_client',
+           CAST(:client AS varchar), 'ok', CAST(:after AS jsonb)"""
+_AUDIT_COLUMNS = """audit_event (occurred_at, actor_id, actor_name, role, area_code, county_code, action, entity,
+                         entity_id, result, "after")"""
+_AUDIT = Prepared(text(f"INSERT INTO {_AUDIT_COLUMNS} VALUES ({_AUDIT_VALUES})"))
+
+# The event recorded with its outcome (INSERT … ON CONFLICT DO NOTHING: the idempotency check, final if a
+# concurrent post of the same event id committed first) and, only if it was, what the decision changed —
+# the rows `repayments.WRITE_CTES` writes for one repayment — and the audit row. Recording the outcome at
+# once, rather than 'received' then updated as the session path does, saves an UPDATE of the event row
+# that no index could take as HOT (its status is in the partial index of parked events).
+_RECORD_AND_WRITE = Prepared(text(f"""
+WITH ev AS (
+    INSERT INTO bank_loan_event (id, client_id, event_id, body_hash, kind, area_code, county, application_id, status,
+                                 code, payload, received_at)
+    VALUES (gen_random_uuid(), CAST(:client AS varchar), CAST(:event_id AS varchar), CAST(:mine AS varchar),
+            'repayment', CAST(:area AS varchar), left(CAST(:area AS varchar), 6), CAST(:app AS uuid),
+            CAST(:status AS varchar), CAST(:code AS varchar), CAST(:doc AS jsonb), now())
+    ON CONFLICT (client_id, event_id, county) DO NOTHING
+    RETURNING id
+), rep AS (
+    INSERT INTO loan_repayment (id, loan_id, area_code, county, amount, paid_on, source_event_id, recorded_at)
+    SELECT gen_random_uuid(), CAST(:loan AS uuid), CAST(:loan_area AS varchar), left(CAST(:loan_area AS varchar), 6),
+           CAST(:amount AS numeric(14, 2)), CAST(:on AS date), CAST(:event_id AS varchar), now()
+    FROM ev WHERE CAST(:loan AS uuid) IS NOT NULL
+    RETURNING 1
+), ln AS (
+    UPDATE loan l SET outstanding = CAST(:outstanding AS numeric(14, 2)), status = CAST(:loan_status AS varchar),
+                      repaid_on = CAST(:repaid_on AS date), updated_at = now()
+    FROM ev WHERE l.id = CAST(:loan AS uuid)
+    RETURNING 1
+), ap AS (
+    UPDATE loan_application a SET status = CAST(:app_status AS varchar), updated_at = now()
+    FROM ev WHERE a.id = CAST(:changed_app AS uuid)
+    RETURNING 1
+), st AS (
+    INSERT INTO loan_application_step (id, application_id, area_code, county, step, from_status, to_status, role, actor,
+                                       on_date, opinion, recorded_at)
+    SELECT gen_random_uuid(), CAST(:repaid_app AS uuid), CAST(:app_area AS varchar),
+           left(CAST(:app_area AS varchar), 6), 'repaid', CAST(:before AS varchar), 'repaid', CAST(:role AS varchar),
+           CAST(:actor AS varchar), CAST(:on AS date), '贷款已还清', now()
+    FROM ev WHERE CAST(:repaid_app AS uuid) IS NOT NULL
+    RETURNING 1
+), nt AS (
+    INSERT INTO loan_notification (id, area_code, county, household_id, application_id, message, created_at)
+    SELECT gen_random_uuid(), CAST(:app_area AS varchar), left(CAST(:app_area AS varchar), 6),
+           CAST(:household AS uuid), CAST(:repaid_app AS uuid), '贷款已还清', now()
+    FROM ev WHERE CAST(:repaid_app AS uuid) IS NOT NULL
+    RETURNING 1
+), au AS (
+    INSERT INTO {_AUDIT_COLUMNS}
+    SELECT {_AUDIT_VALUES} FROM ev
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM au)
-""").bindparams(*repayments.WRITE_BINDS, bindparam("at", type_=DateTime(timezone=True))))
+SELECT (SELECT ev.id FROM ev) AS row_id,
+       (SELECT count(*) FROM rep) + (SELECT count(*) FROM ln) + (SELECT count(*) FROM ap) + (SELECT count(*) FROM st)
+       + (SELECT count(*) FROM nt) + (SELECT count(*) FROM au) AS written
+"""))
 
 
 def _rows(record: asyncpg.Record) -> tuple[repayments.AppRow | None, repayments.LoanRow | None]:
@@ -120,15 +161,29 @@ def _rows(record: asyncpg.Record) -> tuple[repayments.AppRow | None, repayments.
     return app, loan
 
 
-async def _repeat(conn: asyncpg.Connection, client: BankClient, event: BankEvent, doc: str) -> BankEventResult:
-    """What the event's first post looks like now: the same body is a duplicate, another body a conflict."""
-    prior = await _PRIOR.fetchrow(conn, doc=doc, client=client.client_id, event_id=event.event_id)
-    assert prior is not None  # the insert conflicted with it, and rows of bank_loan_event are never deleted
-    if prior["body_hash"] != prior["mine"]:
+def _repeat(event: BankEvent, prior: asyncpg.Record) -> BankEventResult:
+    """What the event's first post looks like now: the same body is a duplicate, another body a conflict
+    (as `postings._answer_repeat`)."""
+    if prior["prior_hash"] != prior["mine"]:
         return BankEventResult(event_id=event.event_id, status="conflict", http_status=409,
                                code="bank.event_conflict", detail="this event_id was posted with a different body")
-    return BankEventResult(event_id=event.event_id, status="duplicate", http_status=200, code=prior["code"],
-                           detail=f"already received ({prior['status']}); nothing changed")
+    return BankEventResult(event_id=event.event_id, status="duplicate", http_status=200, code=prior["prior_code"],
+                           detail=f"already received ({prior['prior_status']}); nothing changed")
+
+
+def _changes(pending: repayments.Pending) -> dict[str, Any]:
+    """What `postings.decide_repayment` left for one repayment, as `_RECORD_AND_WRITE`'s parameters."""
+    loan = next(iter(pending.loans.values()), None)
+    changed = next(iter(pending.apps.values()), None)
+    repaid = pending.repaid[0] if pending.repaid else None
+    return {
+        "loan": loan.id if loan else None, "loan_area": loan.area_code if loan else None,
+        "outstanding": loan.outstanding if loan else None, "loan_status": loan.status if loan else None,
+        "repaid_on": loan.repaid_on if loan else None,
+        "changed_app": changed.id if changed else None, "app_status": changed.status if changed else None,
+        "repaid_app": repaid[0].id if repaid else None, "app_area": repaid[0].area_code if repaid else None,
+        "household": repaid[0].household_id if repaid else None, "before": repaid[1] if repaid else None,
+    }
 
 
 async def post_repayment(
@@ -139,25 +194,32 @@ async def post_repayment(
     assert takes(event)
     doc = json.dumps(raw, ensure_ascii=False)
     low, high = bounds(principal.area_code)
-    pending = repayments.Pending()
+    ids = {"client": client.client_id, "event_id": event.event_id}
+    audit = {"at": datetime.now(UTC), "actor": principal.username, "role": principal.role.value,
+             "area": client.area_code, "county": county_chain(client.area_code)}
     async with write_transaction(engine, scope=scope_pattern(principal), timeout_ms=timeout_ms) as conn:
-        row_id = uuid.uuid4()
-        record = await _RECORD_AND_LOCK.fetchrow(
-            conn, doc=doc, id=row_id, client=client.client_id, event_id=event.event_id, area=client.area_code,
-            app=event.application_id, scope_lo=low, scope_hi=high)
-        assert record is not None  # one row whatever was found
-        if record["row_id"] is None:
-            result = await _repeat(conn, client, event, doc)
+        found = await _LOOK_AND_LOCK.fetchrow(conn, doc=doc, app=event.application_id, scope_lo=low, scope_hi=high,
+                                              **ids)
+        assert found is not None  # one row whatever was found
+        if found["prior_hash"] is not None:
+            result = _repeat(event, found)
+            await _AUDIT.fetchrow(conn, **audit, client=client.client_id, after=json.dumps({result.status: 1}))
+            return result
+        pending = repayments.Pending()
+        if event.on > business_date():
+            result = postings.event_result(event, "refused", exc=RuleViolation(
+                "bank.value_date_in_future", "the value date lies in the future", "记账日期晚于今天"))
         else:
-            if event.on > business_date():
-                result = postings.event_result(event, "refused", exc=RuleViolation(
-                    "bank.value_date_in_future", "the value date lies in the future", "记账日期晚于今天"))
-            else:
-                app, loan = _rows(record)
-                result = postings.decide_repayment(event, app, loan, pending)
-            pending.events.append((row_id, result.status, result.code, event.application_id))
-        params = repayments.write_params(pending, actor=principal.username)
-        await _WRITE_AUDITED.fetchrow(
-            conn, **params, at=datetime.now(UTC), area=client.area_code, county=county_chain(client.area_code),
-            client=client.client_id, after=json.dumps({result.status: 1}))
+            app, loan = _rows(found)
+            result = postings.decide_repayment(event, app, loan, pending)
+        written = await _RECORD_AND_WRITE.fetchrow(
+            conn, **ids, **audit, **_changes(pending), mine=found["mine"], app=event.application_id,
+            status=result.status, code=result.code, doc=doc, amount=event.amount, on=event.on,
+            after=json.dumps({result.status: 1}))
+        assert written is not None
+        if written["row_id"] is None:  # a concurrent post of the same event id committed first
+            prior = await _PRIOR.fetchrow(conn, mine=found["mine"], **ids)
+            assert prior is not None  # rows of bank_loan_event are never deleted
+            result = _repeat(event, prior)
+            await _AUDIT.fetchrow(conn, **audit, client=client.client_id, after=json.dumps({result.status: 1}))
     return result

@@ -111,8 +111,7 @@ async def load(
 
 
 _ARR = ARRAY
-# The data-modifying CTEs of `write`; the single-post fast path (`fupin.loans.bank_fast`) adds its audit row.
-WRITE_CTES = """
+_WRITE = text("""
 WITH rep AS (
     INSERT INTO loan_repayment (id, loan_id, area_code, county, amount, paid_on, source_event_id, recorded_at)
     SELECT gen_random_uuid(), r.loan_id, r.area_code, left(r.area_code, 6), r.amount, r.paid_on, r.event_id, now()
@@ -148,12 +147,10 @@ WITH rep AS (
     FROM unnest(:e_id, :e_status, :e_code, :e_app) AS v(id, status, code, app_id)
     WHERE e.id = v.id
     RETURNING 1
-)"""
-WRITE_COUNT = """
+)
 SELECT (SELECT count(*) FROM rep) + (SELECT count(*) FROM ln) + (SELECT count(*) FROM ap)
        + (SELECT count(*) FROM st) + (SELECT count(*) FROM nt) + (SELECT count(*) FROM ev)
-"""
-WRITE_BINDS = (
+""").bindparams(
     bindparam("r_loan", type_=_ARR(SaUUID)), bindparam("r_area", type_=_ARR(String)),
     bindparam("r_amount", type_=_ARR(Numeric(14, 2))), bindparam("r_on", type_=_ARR(Date)),
     bindparam("r_event", type_=_ARR(String)),
@@ -166,12 +163,14 @@ WRITE_BINDS = (
     bindparam("e_id", type_=_ARR(SaUUID)), bindparam("e_status", type_=_ARR(String)),
     bindparam("e_code", type_=_ARR(String)), bindparam("e_app", type_=_ARR(SaUUID)),
 )
-_WRITE = text(WRITE_CTES + WRITE_COUNT).bindparams(*WRITE_BINDS)
 
 
-def write_params(pending: Pending, *, actor: str) -> dict[str, Any]:
-    """The parameters of `WRITE_CTES` for everything `pending` holds."""
-    return {
+async def write(session: AsyncSession, pending: Pending, *, actor: str) -> None:
+    """Everything the run changed, in one statement (one round trip), then forgotten."""
+    if not pending:
+        return
+    await session.flush()  # ORM changes made before (a disbursement) go first
+    params: dict[str, Any] = {
         "r_loan": [r[0] for r in pending.repayments], "r_area": [r[1] for r in pending.repayments],
         "r_amount": [r[2] for r in pending.repayments], "r_on": [r[3] for r in pending.repayments],
         "r_event": [r[4] for r in pending.repayments],
@@ -186,12 +185,5 @@ def write_params(pending: Pending, *, actor: str) -> dict[str, Any]:
         "e_code": [e[2] for e in pending.events], "e_app": [e[3] for e in pending.events],
         "role": Role.bank.value, "actor": actor,
     }
-
-
-async def write(session: AsyncSession, pending: Pending, *, actor: str) -> None:
-    """Everything the run changed, in one statement (one round trip), then forgotten."""
-    if not pending:
-        return
-    await session.flush()  # ORM changes made before (a disbursement) go first
-    await session.execute(_WRITE, write_params(pending, actor=actor))
+    await session.execute(_WRITE, params)
     pending.clear()

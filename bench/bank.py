@@ -214,7 +214,45 @@ async def file_floor(dsn: str, targets: list[tuple[str, str]], events: int) -> f
         await conn.close()
 
 
-async def file_route(api: str, owner: str, targets: list[tuple[str, str]], events: int) -> tuple[float, float, dict[str, Any]]:
+# The apply's statements by what they do (the first words of each of fupin.loans.batch_sql's statements).
+PHASES = (("WITH raw", "parse and check the lines"), ("WITH chunk", "evaluate (idempotency, references, outcomes)"),
+          ("INSERT INTO bank_loan_event", "record the events"), ("INSERT INTO loan_repayment", "repayment rows"),
+          ("WITH applied", "loan balances and statuses, steps, notices"),
+          ("INSERT INTO bank_batch_result", "keep the per-line results"))
+
+
+class PhaseTimes:
+    """Seconds spent in each kind of statement while the worker applies a file (AsyncSession.execute timed)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __enter__(self) -> PhaseTimes:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        self._orig = original = AsyncSession.execute
+        seconds = self.seconds
+
+        async def timed(session: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            sql = " ".join(str(statement).split())
+            phase = next((name for start, name in PHASES if sql.startswith(start)), "other statements")
+            t0 = time.perf_counter()
+            try:
+                return await original(session, statement, *args, **kwargs)
+            finally:
+                seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - t0
+
+        AsyncSession.execute = timed  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        AsyncSession.execute = self._orig  # type: ignore[method-assign]
+
+
+async def file_route(api: str, owner: str, targets: list[tuple[str, str]], events: int,
+                     phases: PhaseTimes | None = None) -> tuple[float, float, dict[str, Any]]:
     """Upload through the API, then apply with the worker's handler (as the worker runs it): (upload s, apply s)."""
     from fupin.db import app_url
     from fupin.loans import bank_files  # noqa: F401  (registers the handler)
@@ -240,7 +278,11 @@ async def file_route(api: str, owner: str, targets: list[tuple[str, str]], event
     engine = make_engine(app_url(settings), name="bench-bank-worker", pool_size=2)
     try:
         t0 = time.perf_counter()
-        outcome = await runner.execute(make_sessionmaker(engine), settings, key)
+        if phases is not None:
+            with phases:
+                outcome = await runner.execute(make_sessionmaker(engine), settings, key)
+        else:
+            outcome = await runner.execute(make_sessionmaker(engine), settings, key)
         apply = time.perf_counter() - t0
         async with make_sessionmaker(engine)() as s:
             await s.execute(text("SELECT set_config('fupin.scope', '%', true)"))
@@ -277,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             singles = single_posts(api_base, floor_base, dsn, targets, args.seconds)
             floor_s = asyncio.run(file_floor(dsn, targets, args.file_events))
             print(f"file floor: {floor_s:.1f} s")
-            upload_s, apply_s, result = asyncio.run(file_route(api_base, owner, targets, args.file_events))
+            phases = PhaseTimes()
+            upload_s, apply_s, result = asyncio.run(file_route(api_base, owner, targets, args.file_events, phases))
             print(f"file route: upload {upload_s:.1f} s, apply {apply_s:.1f} s: {result}")
         total = upload_s + apply_s
         lines = [
@@ -303,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| upload (streamed, signed, staged) | {upload_s:.1f} | |",
             f"| apply (worker job: parse, check, decide, write, results) | {apply_s:.1f} | |",
             f"| file route total | {total:.1f} | {total / floor_s:.2f}× (goal ≤ 2×) |",
+            "",
+            "Where the apply's time went (statements timed in the worker, all chunks):",
+            "",
+            "| phase | seconds |",
+            "|---|---:|",
+            *(f"| {name} | {sec:.1f} |" for name, sec in sorted(phases.seconds.items(), key=lambda x: -x[1])),
             "",
             f"Job result: `{json.dumps(result, ensure_ascii=False)}`",
             "",

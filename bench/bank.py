@@ -30,6 +30,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -146,22 +147,37 @@ class LockWaiters:
         self._thread.join()
 
 
-def single_posts(api: str, floor: str, dsn: str, targets: list[tuple[str, str]], seconds: float) -> list[str]:
-    rows = ["| connections | API req/s | p50 ms | p99 ms | errors | floor req/s | floor p99 ms | ratio | lock waiters max / mean |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def _cpu_ms_per_request(proc: psutil.Process | None, before: Any, requests: int) -> float:
+    if proc is None or before is None or not requests:
+        return float("nan")
+    after = proc.cpu_times()
+    return (after.user + after.system - before.user - before.system) * 1000 / requests
+
+
+def single_posts(api: str, floor: str, dsn: str, targets: list[tuple[str, str]], seconds: float,
+                 api_proc: psutil.Process | None = None, floor_proc: psutil.Process | None = None) -> list[str]:
+    """Throughput and latency against the floor; also the CPU each server process spent per request (user +
+    system, from the process's own counters), which the load of other processes on the machine barely moves."""
+    rows = ["| connections | API req/s | p50 ms | p99 ms | errors | floor req/s | floor p99 ms | ratio | lock waiters max / mean "
+            "| API CPU ms/req | floor CPU ms/req |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for conns in (1, 10, 50):
         count = max(2000, int(conns * seconds * 400))
         measure(api, "warm-up", _single_posts(targets, 500, "/bank/loan-events"), connections=conns, seconds=1,
                 unique=True)
+        api_cpu = api_proc.cpu_times() if api_proc is not None else None
         with LockWaiters(dsn) as waiters:
             ours = measure(api, "bank", _single_posts(targets, count, "/bank/loan-events"), connections=conns,
                            seconds=seconds, unique=True)
+        api_ms = _cpu_ms_per_request(api_proc, api_cpu, ours.requests)
+        floor_cpu = floor_proc.cpu_times() if floor_proc is not None else None
         base = measure(floor, "floor", _single_posts(targets, count, "/bank-floor"), connections=conns,
                        seconds=seconds, unique=True)
+        floor_ms = _cpu_ms_per_request(floor_proc, floor_cpu, base.requests)
         waits = waiters.samples or [0]
         rows.append(f"| {conns} | {ours.rps:,.0f} | {ours.p50_ms:.1f} | {ours.p99_ms:.1f} | {ours.errors} | "
                     f"{base.rps:,.0f} | {base.p99_ms:.1f} | {ours.rps / base.rps if base.rps else 0:.2f}× | "
-                    f"{max(waits)} / {statistics.fmean(waits):.2f} |")
+                    f"{max(waits)} / {statistics.fmean(waits):.2f} | {api_ms:.2f} | {floor_ms:.2f} |")
         print(rows[-1])
     return rows
 
@@ -315,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
         dsn = plain_dsn(owner)
         targets = asyncio.run(_targets(dsn, min(open_loans, 200_000)))
         env = server_env(owner, BENCH_DSN=dsn)
-        with server("bench.floor_app:app", env) as (floor_base, _), server("fupin_api.asgi:app", env) as (api_base, _):
-            singles = single_posts(api_base, floor_base, dsn, targets, args.seconds)
+        with server("bench.floor_app:app", env) as (floor_base, floor_proc), \
+                server("fupin_api.asgi:app", env) as (api_base, api_proc):
+            singles = single_posts(api_base, floor_base, dsn, targets, args.seconds, api_proc, floor_proc)
             floor_s = asyncio.run(file_floor(dsn, targets, args.file_events))
             print(f"file floor: {floor_s:.1f} s")
             phases = PhaseTimes()

@@ -30,6 +30,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from sqlalchemy import text
 
 from bench.run import (
@@ -143,22 +144,37 @@ class LockWaiters:
         self._thread.join()
 
 
-def single_posts(api: str, floor: str, dsn: str, targets: list[tuple[str, str]], seconds: float) -> list[str]:
-    rows = ["| connections | API req/s | p50 ms | p99 ms | errors | floor req/s | floor p99 ms | ratio | lock waiters max / mean |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def _cpu_ms_per_request(proc: psutil.Process | None, before: Any, requests: int) -> float:
+    if proc is None or before is None or not requests:
+        return float("nan")
+    after = proc.cpu_times()
+    return (after.user + after.system - before.user - before.system) * 1000 / requests
+
+
+def single_posts(api: str, floor: str, dsn: str, targets: list[tuple[str, str]], seconds: float,
+                 api_proc: psutil.Process | None = None, floor_proc: psutil.Process | None = None) -> list[str]:
+    """Throughput and latency against the floor; also the CPU each server process spent per request (user +
+    system, from the process's own counters), which the load of other processes on the machine barely moves."""
+    rows = ["| connections | API req/s | p50 ms | p99 ms | errors | floor req/s | floor p99 ms | ratio | lock waiters max / mean "
+            "| API CPU ms/req | floor CPU ms/req |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for conns in (1, 10, 50):
         count = max(2000, int(conns * seconds * 400))
         measure(api, "warm-up", _single_posts(targets, 500, "/bank/loan-events"), connections=conns, seconds=1,
                 unique=True)
+        api_cpu = api_proc.cpu_times() if api_proc is not None else None
         with LockWaiters(dsn) as waiters:
             ours = measure(api, "bank", _single_posts(targets, count, "/bank/loan-events"), connections=conns,
                            seconds=seconds, unique=True)
+        api_ms = _cpu_ms_per_request(api_proc, api_cpu, ours.requests)
+        floor_cpu = floor_proc.cpu_times() if floor_proc is not None else None
         base = measure(floor, "floor", _single_posts(targets, count, "/bank-floor"), connections=conns,
                        seconds=seconds, unique=True)
+        floor_ms = _cpu_ms_per_request(floor_proc, floor_cpu, base.requests)
         waits = waiters.samples or [0]
         rows.append(f"| {conns} | {ours.rps:,.0f} | {ours.p50_ms:.1f} | {ours.p99_ms:.1f} | {ours.errors} | "
                     f"{base.rps:,.0f} | {base.p99_ms:.1f} | {ours.rps / base.rps if base.rps else 0:.2f}× | "
-                    f"{max(waits)} / {statistics.fmean(waits):.2f} |")
+                    f"{max(waits)} / {statistics.fmean(waits):.2f} | {api_ms:.2f} | {floor_ms:.2f} |")
         print(rows[-1])
     return rows
 
@@ -211,7 +227,45 @@ async def file_floor(dsn: str, targets: list[tuple[str, str]], events: int) -> f
         await conn.close()
 
 
-async def file_route(api: str, owner: str, targets: list[tuple[str, str]], events: int) -> tuple[float, float, dict[str, Any]]:
+# The apply's statements by what they do (the first words of each of fupin.loans.batch_sql's statements).
+PHASES = (("WITH raw", "parse and check the lines"), ("WITH chunk", "evaluate (idempotency, references, outcomes)"),
+          ("INSERT INTO bank_loan_event", "record the events"), ("INSERT INTO loan_repayment", "repayment rows"),
+          ("WITH applied", "loan balances and statuses, steps, notices"),
+          ("INSERT INTO bank_batch_result", "keep the per-line results"))
+
+
+class PhaseTimes:
+    """Seconds spent in each kind of statement while the worker applies a file (AsyncSession.execute timed)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __enter__(self) -> PhaseTimes:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        self._orig = original = AsyncSession.execute
+        seconds = self.seconds
+
+        async def timed(session: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+            sql = " ".join(str(statement).split())
+            phase = next((name for start, name in PHASES if sql.startswith(start)), "other statements")
+            t0 = time.perf_counter()
+            try:
+                return await original(session, statement, *args, **kwargs)
+            finally:
+                seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - t0
+
+        AsyncSession.execute = timed  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        AsyncSession.execute = self._orig  # type: ignore[method-assign]
+
+
+async def file_route(api: str, owner: str, targets: list[tuple[str, str]], events: int,
+                     phases: PhaseTimes | None = None) -> tuple[float, float, dict[str, Any]]:
     """Upload through the API, then apply with the worker's handler (as the worker runs it): (upload s, apply s)."""
     from fupin.db import app_url
     from fupin.loans import bank_files  # noqa: F401  (registers the handler)
@@ -237,7 +291,11 @@ async def file_route(api: str, owner: str, targets: list[tuple[str, str]], event
     engine = make_engine(app_url(settings), name="bench-bank-worker", pool_size=2)
     try:
         t0 = time.perf_counter()
-        outcome = await runner.execute(make_sessionmaker(engine), settings, key)
+        if phases is not None:
+            with phases:
+                outcome = await runner.execute(make_sessionmaker(engine), settings, key)
+        else:
+            outcome = await runner.execute(make_sessionmaker(engine), settings, key)
         apply = time.perf_counter() - t0
         async with make_sessionmaker(engine)() as s:
             await s.execute(text("SELECT set_config('fupin.scope', '%', true)"))
@@ -265,11 +323,13 @@ def main(argv: list[str] | None = None) -> int:
         dsn = plain_dsn(owner)
         targets = asyncio.run(_targets(dsn, min(open_loans, 200_000)))
         env = server_env(owner, BENCH_DSN=dsn)
-        with server("bench.floor_app:app", env) as (floor_base, _), server("fupin_api.asgi:app", env) as (api_base, _):
-            singles = single_posts(api_base, floor_base, dsn, targets, args.seconds)
+        with server("bench.floor_app:app", env) as (floor_base, floor_proc), \
+                server("fupin_api.asgi:app", env) as (api_base, api_proc):
+            singles = single_posts(api_base, floor_base, dsn, targets, args.seconds, api_proc, floor_proc)
             floor_s = asyncio.run(file_floor(dsn, targets, args.file_events))
             print(f"file floor: {floor_s:.1f} s")
-            upload_s, apply_s, result = asyncio.run(file_route(api_base, owner, targets, args.file_events))
+            phases = PhaseTimes()
+            upload_s, apply_s, result = asyncio.run(file_route(api_base, owner, targets, args.file_events, phases))
             print(f"file route: upload {upload_s:.1f} s, apply {apply_s:.1f} s: {result}")
         total = upload_s + apply_s
         lines = [
@@ -295,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| upload (streamed, signed, staged) | {upload_s:.1f} | |",
             f"| apply (worker job: parse, check, decide, write, results) | {apply_s:.1f} | |",
             f"| file route total | {total:.1f} | {total / floor_s:.2f}× (goal ≤ 2×) |",
+            "",
+            "Where the apply's time went (statements timed in the worker, all chunks):",
+            "",
+            "| phase | seconds |",
+            "|---|---:|",
+            *(f"| {name} | {sec:.1f} |" for name, sec in sorted(phases.seconds.items(), key=lambda x: -x[1])),
             "",
             f"Job result: `{json.dumps(result, ensure_ascii=False)}`",
             "",

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     )
     throttle_retry_seconds: float = Field(5.0, description="Pause before asking an unreachable Redis again.")
     bank_signature_window_seconds: int = Field(300, description="Accepted clock skew for signed bank posts (±).")
+    bank_credentials_cache_seconds: float = Field(
+        5.0,
+        description="How long an API process trusts a bank client's cached secrets instead of reading them per "
+        "signed request: a secret's end or a client's deactivation made through another process takes effect "
+        "within this delay (a new secret signs at once: a signature the cache does not match is checked against "
+        "the database before it is refused). 0: read every time.",
+    )
     max_body_bytes: int = Field(5 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
     bank_file_max_bytes: int = Field(
         256 * 1024 * 1024, description="Largest daily file a bank may upload to /bank/loan-event-files (413 beyond)."

@@ -52,7 +52,7 @@ class TestSignature:
         assert loans == []
 
     async def test_rotation_accepts_either_secret_during_the_overlap_and_only_the_new_one_after(
-        self, client, owner_sessionmaker, world
+        self, app, client, owner_sessionmaker, world
     ):
         from datetime import UTC, datetime, timedelta
 
@@ -83,6 +83,8 @@ class TestSignature:
                 BankClientSecret.client_id == bank.client_id, BankClientSecret.valid_until.is_not(None),
             ).values(valid_until=datetime.now(UTC) - timedelta(seconds=1)))
             assert ended.rowcount == 1
+        # this process trusts the secrets it read for bank_credentials_cache_seconds: let that pass
+        app.state.bank_credentials.forget(bank.client_id)
         r = await post_events(client, bank, rep(app_id, "r1", "1.00"))
         assert r.status_code == 401
         assert r.json()["code"] == "bank.bad_signature"

@@ -1,5 +1,6 @@
-"""Bulk requests and daily files give the same answer for every event, and leave the same balances, as
-posting the same events one by one (the reference semantics), over randomly generated event streams:
+"""Bulk requests, daily files and single posts through the session path give the same answer for every
+event, and leave the same balances, as posting the same events one by one (the reference semantics; a single
+plain repayment goes the raw fast path), over randomly generated event streams:
 plain repayments (the set-based path) mixed with parked, early, over-paid, future-dated, duplicate,
 conflicting, reversed and disbursed events and repayments addressed by the bank's loan number."""
 
@@ -19,7 +20,7 @@ from fupin.calendar import business_date
 from fupin.loans.models import BankLoanEvent, Loan, LoanApplication, LoanApplicationStep, LoanRepayment
 from fupin_worker import runner
 from tests.factories import new_county
-from tests.loans.factories import Bank, make_bank, make_household, post_events, ready_township
+from tests.loans.factories import Bank, make_bank, make_household, post_events, ready_township, signed
 
 APPS = 10
 PRE_DISBURSED = 6  # applications disbursed before the stream; the rest are approved only
@@ -143,6 +144,19 @@ async def _state(sm, world: World) -> list[tuple[Any, ...]]:
     return out
 
 
+async def _audit(sm, world: World) -> list[tuple[Any, ...]]:
+    """The bank's audit rows in order: one per request, with its outcome counts."""
+    from fupin.audit.models import AuditEvent
+
+    async with sm() as s:
+        rows = (await s.execute(select(AuditEvent.action, AuditEvent.entity, AuditEvent.role, AuditEvent.area_code,
+                                       AuditEvent.county_code, AuditEvent.result, AuditEvent.after)
+                                .where(AuditEvent.entity_id == world.bank.client_id).order_by(AuditEvent.id))).all()
+    # each world has its own county: the rows are in the bank's
+    return [(r.action, r.entity, r.role, r.area_code == world.bank.area_code,
+             r.county_code == world.bank.area_code[:6], r.result, r.after) for r in rows]
+
+
 async def _setup(client, owner_sessionmaker) -> World:
     world = await _world(owner_sessionmaker)
     for i in range(PRE_DISBURSED):
@@ -160,12 +174,23 @@ async def test_bulk_and_file_answer_every_event_as_one_by_one_posting(
     one = await _setup(client, owner_sessionmaker)
     bulk = await _setup(client, owner_sessionmaker)
     filed = await _setup(client, owner_sessionmaker)
+    keyed = await _setup(client, owner_sessionmaker)
 
     reference = []
     for ev in stream:
         r = await post_events(client, one.bank, _resolve(ev, one))
         assert r.status_code in (200, 202, 404, 409, 422), r.text
         reference.append(_answer(r.json()["results"][0]))
+
+    # The same events one by one through the session path (an Idempotency-Key takes it): a single plain
+    # repayment above went the raw fast path (`fupin.loans.bank_fast`), and must be answered alike.
+    session_answers = []
+    for ev in stream:
+        body, headers = signed(keyed.bank, _resolve(ev, keyed))
+        r = await client.post("/bank/loan-events", content=body,
+                              headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code in (200, 202, 404, 409, 422), r.text
+        session_answers.append(_answer(r.json()["results"][0]))
 
     bulk_answers = []
     for start in range(0, len(stream), 50):  # several requests, so repeats also span requests
@@ -176,11 +201,14 @@ async def test_bulk_and_file_answer_every_event_as_one_by_one_posting(
     fmt = "csv" if seed % 2 else "jsonl"
     file_answers = await _post_file(client, app_sessionmaker, test_settings, filed, stream, fmt, plain=plain)
 
+    assert session_answers == reference
     assert bulk_answers == reference
     assert file_answers == reference
     want = await _state(owner_sessionmaker, one)
     assert await _state(owner_sessionmaker, bulk) == want
     assert await _state(owner_sessionmaker, filed) == want
+    assert await _state(owner_sessionmaker, keyed) == want
+    assert await _audit(owner_sessionmaker, one) == await _audit(owner_sessionmaker, keyed)
     kinds = {a[1] for a in reference}
     assert {"applied", "refused", "duplicate"} <= kinds  # the stream exercises the interesting cases
 

@@ -62,7 +62,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     try:
         yield session
         keys = jobs.requested_keys(session)
-        await session.commit()
+        if session.in_transaction():  # a route that never used its session (a raw fast path) has nothing to commit
+            await session.commit()
     except BaseException:
         await session.rollback()
         raise

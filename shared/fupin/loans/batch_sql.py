@@ -326,9 +326,9 @@ g AS (
            coalesce(max(on_date) FILTER (WHERE line_no < last_line), '-infinity'::date) AS max_on_before_last
     FROM applied GROUP BY loan_id
 ),
-old AS (
-    SELECT l.id, l.status, l.due_on FROM loan l JOIN g ON g.loan_id = l.id
-),
+-- The loan as it was comes from the UPDATE's own join (`o`, the statement's snapshot), not from a CTE
+-- joined back to `g`: two CTE scans joined in a nested loop were quadratic (11,138 loans compared with
+-- 11,138 loans, 124 million rows filtered, 28 s of a 100,000-line chunk).
 upd AS (
     UPDATE loan l SET
         outstanding = l.outstanding - g.total,
@@ -337,18 +337,20 @@ upd AS (
                           CASE WHEN g.last_on <= l.due_on THEN 'repaid_on_time' ELSE 'repaid_late' END
                       WHEN l.status = 'overdue' OR g.max_on > l.due_on THEN 'overdue' ELSE 'current' END,
         updated_at = now()
-    FROM g WHERE l.id = g.loan_id
-    RETURNING l.id, l.application_id, l.status, g.last_on, g.n, g.max_on_before_last
+    FROM g JOIN loan o ON o.id = g.loan_id
+    WHERE l.id = g.loan_id
+    RETURNING l.id, l.application_id, l.status, g.last_on, g.n, g.max_on_before_last, o.status AS old_status,
+              o.due_on AS old_due_on
 ),
 apps AS (
     SELECT a.id, a.area_code, a.household_id, u.last_on,
            CASE WHEN u.n = 1 THEN a.status
-                WHEN o.status = 'overdue' OR u.max_on_before_last > o.due_on THEN 'overdue'
+                WHEN u.old_status = 'overdue' OR u.max_on_before_last > u.old_due_on THEN 'overdue'
                 ELSE 'disbursed' END AS before_last,
            CASE WHEN u.status LIKE 'repaid%' THEN 'repaid' WHEN u.status = 'overdue' THEN 'overdue'
                 ELSE 'disbursed' END AS new_status,
            a.status AS old_status
-    FROM upd u JOIN old o ON o.id = u.id JOIN loan_application a ON a.id = u.application_id
+    FROM upd u JOIN loan_application a ON a.id = u.application_id
 ),
 app_upd AS (
     UPDATE loan_application a SET status = n.new_status, updated_at = now()

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.scope import scope_pattern
 from fupin.auth.permissions import Perm, require
 from fupin.auth.principal import Principal
 from fupin.db import set_area_scope
 from fupin.jobs import JobRun
-from fupin.loans import bank_batch, bank_files, postings
+from fupin.loans import bank_batch, bank_fast, bank_files, postings
 from fupin.loans.models import BankBatch, BankClient
 from fupin.loans.schemas import (
     BankClientCreate,
@@ -37,6 +38,29 @@ from fupin_api.throttle import refuse_failed_signers
 router = APIRouter(route_class=WriteRoute, tags=["bank"])
 
 
+def credential_cache(request: Request) -> postings.CredentialCache:
+    """The process's cache of bank credentials (`bank_credentials_cache_seconds`), made on first use."""
+    state = request.app.state
+    cache: postings.CredentialCache | None = getattr(state, "bank_credentials", None)
+    if cache is None:
+        cache = state.bank_credentials = postings.CredentialCache(state.settings.bank_credentials_cache_seconds)
+    return cache
+
+
+async def _signed(request: Request, session: AsyncSession, client_id: str | None, timestamp: str | None,
+                  signature: str | None) -> tuple[BankClient, Principal]:
+    """The verified, admitted and counted caller; `session` is used only when the client's credentials
+    must be read (not cached, or the signature did not match the cached secrets)."""
+    await refuse_failed_signers(request)
+    body = await request.body()
+    client, principal = await postings.authenticate(session, client_id=client_id, timestamp=timestamp,
+                                                    signature=signature, body=body, cache=credential_cache(request))
+    require(principal.role, Perm.loan_event_post)
+    request.state.principal = principal
+    await throttle_bank(request, client)
+    return client, principal
+
+
 @identifies_caller
 async def bank_caller(
     request: Request, session: SessionDep,
@@ -44,16 +68,32 @@ async def bank_caller(
     x_fupin_timestamp: Annotated[str | None, Header()] = None,
     x_fupin_signature: Annotated[str | None, Header()] = None,
 ) -> tuple[BankClient, Principal]:
-    await refuse_failed_signers(request)
-    body = await request.body()
-    client, principal = await postings.authenticate(session, client_id=x_fupin_client, timestamp=x_fupin_timestamp,
-                                                    signature=x_fupin_signature, body=body)
-    require(principal.role, Perm.loan_event_post)
-    request.state.principal = principal
-    await throttle_bank(request, client)
+    client, principal = await _signed(request, session, x_fupin_client, x_fupin_timestamp, x_fupin_signature)
     await set_area_scope(session, scope_pattern(principal))
     await claim_for(request, session, caller=f"bank:{client.client_id}", area_code=principal.area_code)
     return client, principal
+
+
+@identifies_caller
+async def bank_poster(
+    request: Request, session: SessionDep,
+    x_fupin_client: Annotated[str | None, Header()] = None,
+    x_fupin_timestamp: Annotated[str | None, Header()] = None,
+    x_fupin_signature: Annotated[str | None, Header()] = None,
+) -> tuple[BankClient, Principal]:
+    """`bank_caller` for `POST /bank/loan-events`: the session is scoped (and an `Idempotency-Key` claimed)
+    only when the post will use it; a single repayment without a key goes the fast path and leaves it unused."""
+    client, principal = await _signed(request, session, x_fupin_client, x_fupin_timestamp, x_fupin_signature)
+    if getattr(request.state, "idempotency_key", None) is not None:
+        await _scope(request, session, principal)
+        await claim_for(request, session, caller=f"bank:{client.client_id}", area_code=principal.area_code)
+    return client, principal
+
+
+async def _scope(request: Request, session: AsyncSession, principal: Principal) -> None:
+    if not getattr(request.state, "bank_scoped", False):
+        await set_area_scope(session, scope_pattern(principal))
+        request.state.bank_scoped = True
 
 
 async def throttle_bank(request: Request, client: BankClient) -> None:
@@ -70,12 +110,21 @@ async def throttle_bank(request: Request, client: BankClient) -> None:
 )
 async def post_loan_events(
     body: BankEvent | BankEventBatch, request: Request, response: Response, session: SessionDep,
-    caller: tuple[BankClient, Principal] = Depends(bank_caller),
-) -> BankEventResults:
+    caller: tuple[BankClient, Principal] = Depends(bank_poster),
+) -> BankEventResults | Response:
     """Headers: `X-Fupin-Client`, `X-Fupin-Timestamp` (unix seconds, ±300 s) and `X-Fupin-Signature`, the hex
     HMAC-SHA256 of `f"{timestamp}.{raw body}"` (several, space separated, while a secret rotates)."""
     client, principal = caller
     raw: Any = json.loads(await request.body())  # the exact event objects, for the idempotency hash
+    if isinstance(body, BankEvent) and bank_fast.takes(body) and getattr(request.state, "idempotency", None) is None:
+        # One repayment: its own transaction on a raw connection, committed before this answer is built.
+        settings = request.app.state.settings
+        result = await bank_fast.post_repayment(request.app.state.engine, principal=principal, client=client,
+                                                raw=raw, event=body, timeout_ms=settings.db_statement_timeout_ms)
+        metrics.BANK_EVENTS.labels(result.status).inc()
+        return Response(BankEventResults(results=[result]).model_dump_json(), status_code=result.http_status,
+                        media_type="application/json")
+    await _scope(request, session, principal)
     if isinstance(body, BankEvent):
         results = await postings.post_events(session, principal=principal, client=client, raw_events=[raw],
                                              events=[body])
@@ -212,9 +261,10 @@ async def create_bank_client(body: BankClientCreate, session: SessionDep,
 @router.post("/bank/clients/{client_id}/secrets", summary="Rotate a client's HMAC secret (old one kept for an overlap)",
              response_model=BankClientSecretRead, status_code=201, responses=problem_responses(403, 404))
 async def rotate_bank_secret(client_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{3,64}$")],
-                             body: BankClientRotate, session: SessionDep,
+                             body: BankClientRotate, request: Request, session: SessionDep,
                              principal: Principal = Authorized(Perm.bank_client_write)) -> BankClientSecretRead:
     client, secret, until = await postings.rotate_secret(session, principal=principal, client_id=client_id,
                                                          overlap_hours=body.overlap_hours)
+    credential_cache(request).forget(client_id)  # this process reads the client's secrets afresh
     return BankClientSecretRead(client_id=client.client_id, institution_code=client.institution_code,
                                 area_code=client.area_code, secret=secret, previous_valid_until=until)

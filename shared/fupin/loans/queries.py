@@ -19,21 +19,23 @@ from fupin.calendar import Quarter, business_date
 from fupin.errors import RuleViolation, not_found
 from fupin.households.models import Household
 from fupin.loans.models import Loan, LoanApplication, LoanApplicationStep, LoanRepayment
+from fupin.loans.statuses import LoanStatus
 from fupin.money import ZERO
 from fupin.paging import after, page
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-def display_status(loan: Loan, today: date) -> str:
+def display_status(loan: Loan, today: date) -> LoanStatus:
     return shown_status(loan.status, loan.due_on, loan.outstanding, today)
 
 
-def shown_status(status: str, due_on: date, outstanding: Decimal, today: date) -> str:
-    """A current loan past its due date with money still owed shows as overdue before the nightly job marks it."""
-    if status == "current" and due_on < today and outstanding > 0:
-        return "overdue"
-    return status
+def shown_status(status: str, due_on: date, outstanding: Decimal, today: date) -> LoanStatus:
+    """A current loan past its due date with money still owed shows as overdue before the nightly job marks it.
+    Returned as the enum: response models updated with it skip validation and must not hold a bare string."""
+    if status == LoanStatus.current and due_on < today and outstanding > 0:
+        return LoanStatus.overdue
+    return LoanStatus(status)
 
 
 async def list_loans(session: AsyncSession, *, principal: Principal, status: str | None, township_code: str | None,

@@ -552,6 +552,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    p.add_argument("--routes-only", action="store_true",
+                   help="only the API routes (no jobs); writes bench/.work/results-routes.md unless --out")
     args = p.parse_args(argv)
     if args.smoke:
         args.townships, args.households, args.loans, args.users = 2, 200, 400, 3
@@ -559,7 +561,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.screening_rows = 2_000
         # 3 s per route: on a loaded CI machine a 1 s run may complete no request at all.
         args.connections, args.seconds = min(args.connections, 4), 3.0
-    args.out = args.out or (ROOT / "bench" / (".work/results-smoke.md" if args.smoke else "results.md"))
+    default = ".work/results-smoke.md" if args.smoke else ".work/results-routes.md" if args.routes_only else "results.md"
+    args.out = args.out or (ROOT / "bench" / default)
     return args
 
 
@@ -611,11 +614,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{job.name}: {jobs[-1][1]:.2f} s, {detail}")
             await ctx.engine.dispose()
 
-        with PeakRss(psutil.Process()) as worker_peak:
-            asyncio.run(run_jobs())
-        rss["worker side: the job handlers (run in the bench process, as the worker runs them)"] = worker_peak.peak
-        rss["bench process overall (seeding + jobs + workbook build)"] = (
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        if not args.routes_only:
+            with PeakRss(psutil.Process()) as worker_peak:
+                asyncio.run(run_jobs())
+            rss["worker side: the job handlers (run in the bench process, as the worker runs them)"] = worker_peak.peak
+            rss["bench process overall (seeding + jobs + workbook build)"] = (
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         report = render(args, seeded, pg_version, results, jobs, rss, started)
         args.out.write_text(report + _kept_sections(args.out), encoding="utf-8")

@@ -27,6 +27,7 @@ from fupin_api.metrics import REQUESTS
 from tests.assessment.factories import make_loan
 from tests.factories import new_county, new_user, token_for
 from tests.households.factories import household_body
+from tests.loans.factories import make_household, ready_township
 
 
 @pytest.fixture
@@ -73,6 +74,17 @@ async def _household(client: httpx.AsyncClient, sm: Any, settings: Any, village:
     return str(created.json()["id"])
 
 
+async def _application(client: httpx.AsyncClient, sm: Any, settings: Any, village: str) -> str:
+    await ready_township(sm, village[:9] + "000")
+    household, _ = await make_household(sm, village)
+    hdr = await token_for(sm, settings, role=Role.village_committee, area_code=village)
+    body = {"household_id": str(household), "amount": "20000.00", "term_months": 12, "purpose": "livestock",
+            "product": "household", "on": "2026-09-28"}
+    created = await client.post("/loan-applications", headers=hdr, json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
 async def test_the_dispatcher_answers_as_the_fastapi_routes(app, client, owner_sessionmaker, test_settings, served):
     sm, settings = owner_sessionmaker, test_settings
     county, other_county = await new_county(sm, townships=2, villages=2), await new_county(sm, townships=1, villages=1)
@@ -86,6 +98,8 @@ async def test_the_dispatcher_answers_as_the_fastapi_routes(app, client, owner_s
     loans = {v: await make_loan(sm, village=v, principal="10000.00", due_on=date(today.year + 1, 3, 1),
                                 repayments=[("2500.00", date(today.year, 1, 5))])
              for v in (own, other_township, foreign)}
+    await make_loan(sm, village=own, principal="5000.00", due_on=date(today.year - 1, 6, 1))  # shown as overdue
+    applications = {v: await _application(client, sm, settings, v) for v in (own, other_township, foreign)}
 
     callers = {
         "county": await token_for(sm, settings, role=Role.county_admin, area_code=county.code),
@@ -96,6 +110,8 @@ async def test_the_dispatcher_answers_as_the_fastapi_routes(app, client, owner_s
     }
     page = (await _both(app, client, "/households?area=" + own + "&limit=2", callers["village"])).json()
     assert page["next_cursor"]
+    loan_page = (await _both(app, client, "/loans?limit=1", callers["county"])).json()
+    assert loan_page["next_cursor"]
     urls = [
         *(f"/areas/{c}" for c in (county.code, t_own, own, other_township, foreign, "999999999999")),
         "/areas/12345", "/areas/52012300000x", "/areas/" + own + "?x=1",
@@ -111,6 +127,11 @@ async def test_the_dispatcher_answers_as_the_fastapi_routes(app, client, owner_s
         "/households?sort=bogus", "/households?limit=501", "/households?cursor=garbage", "/households?area=123",
         "/households?status=poor", "/households?q=张三",
         *(f"/loans/{loan}" for loan in loans.values()), f"/loans/{uuid.uuid4()}", "/loans/123",
+        "/loans", "/loans?limit=1", f"/loans?limit=1&cursor={loan_page['next_cursor']}", "/loans?status=overdue",
+        "/loans?status=current", f"/loans?township={t_own}", f"/loans?township={t_other}", "/loans?status=bogus",
+        "/loans?cursor=garbage", "/loans?limit=0", "/loans?other=1",
+        *(f"/loan-applications/{a}" for a in applications.values()), f"/loan-applications/{uuid.uuid4()}",
+        "/loan-applications/x",
     ]
     for _name, hdr in callers.items():
         for url in urls:
@@ -122,7 +143,10 @@ async def test_the_dispatcher_answers_as_the_fastapi_routes(app, client, owner_s
     assert f"/areas/{own}" in fast
     assert "/areas?level=village&limit=50" in fast
     assert f"/households?area={own}&limit=50" in fast
-    for url in ("/areas/12345", "/households/not-a-uuid", "/areas?limit=0", "/households?status=poor",
+    assert "/loans?status=overdue" in fast
+    assert f"/loans?limit=1&cursor={loan_page['next_cursor']}" in fast
+    assert f"/loan-applications/{applications[own]}" in fast
+    for url in ("/loans?cursor=garbage", f"/loan-applications/{applications[foreign]}", "/areas/12345", "/households/not-a-uuid", "/areas?limit=0", "/households?status=poor",
                 f"/households/{households[foreign][0]}", "/areas?other=1", "/areas/" + own + "?x=1"):
         assert url not in fast, url
 

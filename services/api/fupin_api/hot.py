@@ -1,7 +1,7 @@
 """The hottest reads served below FastAPI's routing and dependency machinery (pure ASGI).
 
-The frontends' most frequent requests — one area, household or loan by id, a page of areas or of a
-village's households — are answered here, inside the platform and conditional middlewares (request id,
+The frontends' most frequent requests — one area, household, loan or loan application by id, a page of
+areas, of a village's households or of loans — are answered here, inside the platform and conditional middlewares (request id,
 security headers, metrics, access line, ETag and 304 all stay theirs) and before Starlette's router:
 
 - only exactly these `GET` paths, with the query parameters the route declares, each in its plain form
@@ -52,6 +52,7 @@ _LIMIT = re.compile(r"[1-9][0-9]{0,2}")
 _LEVELS = frozenset({"province", "city", "county", "township", "village"})
 _HOUSEHOLD_SORTS = frozenset({"created_at", "-created_at", "head_name", "-head_name", "household_no",
                               "-household_no", "income_per_capita", "-income_per_capita"})
+_LOAN_STATUSES = frozenset({"current", "repaid_on_time", "repaid_late", "overdue"})
 _JSON_HEADERS = b"application/json"
 
 Query = dict[str, str]
@@ -120,6 +121,26 @@ async def _loan(conn: asyncpg.Connection, principal: Principal, loan_id: str) ->
     return await loan_reads.loan(conn, principal=principal, loan_id=uuid.UUID(loan_id))
 
 
+def _loan_page_args(query: Query) -> dict[str, Any] | None:
+    if not query.keys() <= {"status", "township", "limit", "cursor"}:
+        return None
+    limit = _limit(query)
+    status = query.get("status")
+    cursor = query.get("cursor")
+    if (limit is None or (status is not None and status not in _LOAN_STATUSES)
+            or not _code_or_absent(query, "township") or (cursor is not None and not 0 < len(cursor) <= 512)):
+        return None
+    return {"status": status, "township_code": query.get("township"), "limit": limit, "cursor": cursor}
+
+
+async def _loan_page(conn: asyncpg.Connection, principal: Principal, args: dict[str, Any]) -> Any:
+    return await loan_reads.loan_page(conn, principal=principal, **args)
+
+
+async def _application(conn: asyncpg.Connection, principal: Principal, application_id: str) -> Any:
+    return await loan_reads.application(conn, principal=principal, application_id=uuid.UUID(application_id))
+
+
 class _ById:
     __slots__ = ("id_pattern", "perm", "read", "template")
 
@@ -139,10 +160,12 @@ BY_ID: dict[str, _ById] = {
     "areas": _ById("/areas/{code}", Perm.area_read, _CODE, _area),
     "households": _ById("/households/{household_id}", Perm.household_read, _UUID, _household),
     "loans": _ById("/loans/{loan_id}", Perm.loan_read, _UUID, _loan),
+    "loan-applications": _ById("/loan-applications/{application_id}", Perm.loan_read, _UUID, _application),
 }
 PAGES: dict[str, _Page] = {
     "areas": _Page("/areas", Perm.area_read, _area_page_args, _area_page),
     "households": _Page("/households", Perm.household_read, _household_page_args, _household_page),
+    "loans": _Page("/loans", Perm.loan_read, _loan_page_args, _loan_page),
 }
 
 
@@ -211,7 +234,7 @@ class HotReads:
             async with fastread.read_transaction(state.engine, scope=scope_pattern(principal),
                                                  timeout_ms=state.settings.db_statement_timeout_ms) as conn:
                 content = await read(conn, principal, key)
-        except Exception:
+        except Exception:  # not found, out of scope, a bad cursor, a database error: the route answers it
             return None
         # What the FastAPI route leaves for the platform middleware: its template, the caller.
         scope["route"] = self.routes[template]

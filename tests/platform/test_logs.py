@@ -200,7 +200,7 @@ class TestWriterThread:
         assert [line["event"] for line in lines] == [
             "structlog.line", "stdlib line", "structlog.failed", "stdlib failed", "after"]
         for line in lines[:4]:
-            assert line["request_id"] == "rid-1" and line["job_key"] == "k-1", line
+            assert (line["request_id"], line["job_key"]) == ("rid-1", "k-1"), line
         assert "request_id" not in lines[4]
         assert "job_key" not in lines[4]
         for line in lines[2:4]:

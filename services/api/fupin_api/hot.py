@@ -8,9 +8,11 @@ security headers, metrics, access line, ETag and 304 all stay theirs) and before
   (digits for a limit, a canonical UUID, 12 ASCII digits for a code); the caller's bearer token must be one
   this process already verified (`VerifiedTokens`) or verifies now, and its user row must be in the
   token-version cache (`AuthCache`);
-- the permission and the area scope are the route's own (`require`, `scope_pattern`, the same `reads`
-  functions the FastAPI routes call), in three round trips on the pool's raw connection with RLS on
-  (`fupin.fastread`: BEGIN + scope + timeout in one message, the statement, COMMIT);
+- the permission and the area scope are the route's own (`require`, `scope_pattern`; the same `reads`
+  functions the hot FastAPI routes call, and for the two routes still on the ORM path — one loan
+  application, a page of loans — reads built from the ORM path's rule and statement), in three round trips
+  on the pool's raw connection with RLS on (`fupin.fastread`: BEGIN + scope + timeout in one message, the
+  statement, COMMIT); tests/platform/test_hot_dispatch.py holds every answer to the FastAPI route's;
 - the answer is the bytes the FastAPI route writes: `fastread.to_json` of the same dict, with the same
   `content-length` and `content-type` headers.
 

@@ -155,6 +155,7 @@ class Result:
     requests: int
     errors: int
     floor: bool = False
+    cpu_ms: float = float("nan")  # the server process's CPU (user + system) per request during the run
 
 
 # --- load generation -------------------------------------------------------------------------------
@@ -475,13 +476,14 @@ def render(
         "",
         f"## API at {args.connections} concurrent connections on loopback, {args.seconds:g} s per route",
         "",
-        "| route | req/s | p50 ms | p99 ms | requests | errors | × bare floor | × asyncpg PK floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| route | req/s | p50 ms | p99 ms | requests | errors | × bare floor | × asyncpg PK floor "
+        "| server CPU ms/request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.requests:,} | {r.errors} | "
-            f"{r.rps / bare if bare else 0:.2f} | {r.rps / pk if pk else 0:.2f} |"
+            f"{r.rps / bare if bare else 0:.2f} | {r.rps / pk if pk else 0:.2f} | {r.cpu_ms:.2f} |"
         )
     lines += ["", "## Against the floors and goals (issue 13)", "",
               "| route or job | now | floor | ratio | goal |", "|---|---:|---:|---:|---|"]
@@ -569,6 +571,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    p.add_argument("--routes-only", action="store_true",
+                   help="only the API routes (no jobs); writes bench/.work/results-routes.md unless --out")
     args = p.parse_args(argv)
     if args.smoke:
         args.townships, args.households, args.loans, args.users = 2, 200, 400, 3
@@ -576,7 +580,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.screening_rows = 2_000
         # 3 s per route: on a loaded CI machine a 1 s run may complete no request at all.
         args.connections, args.seconds = min(args.connections, 4), 3.0
-    args.out = args.out or (ROOT / "bench" / (".work/results-smoke.md" if args.smoke else "results.md"))
+    default = ".work/results-smoke.md" if args.smoke else ".work/results-routes.md" if args.routes_only else "results.md"
+    args.out = args.out or (ROOT / "bench" / default)
     return args
 
 
@@ -590,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
         env = server_env(owner, FUPIN_JWT_TTL_SECONDS="3600", BENCH_DSN=plain_dsn(owner))
         results: list[Result] = []
         rss: dict[str, int] = {}
-        with server("bench.floor_app:app", env) as (floor_base, _), server("fupin_api.asgi:app", env) as (api_base, api):
+        with server("bench.floor_app:app", env) as (floor_base, floor_proc), \
+                server("fupin_api.asgi:app", env) as (api_base, api):
             login = httpx.post(api_base + "/auth/token", data={"username": ctx.users[0], "password": PASSWORD}, timeout=10)
             login.raise_for_status()
             ctx.token = login.json()["access_token"]
@@ -603,12 +609,16 @@ def main(argv: list[str] | None = None) -> int:
                     if route.connections is None:
                         measure(base, route.name, route.requests(ctx), connections=conns,
                                 seconds=min(1.0, args.seconds), unique=route.unique)
+                    proc = floor_proc if route.server == "floor" else api
+                    cpu0 = sum(proc.cpu_times()[:2])
                     result = measure(base, route.name, route.requests(ctx), connections=conns, seconds=args.seconds,
                                      unique=route.unique)
+                    # CPU per request moves far less than req/s on a shared machine, and bounds req/s on 2 cores
+                    result.cpu_ms = (sum(proc.cpu_times()[:2]) - cpu0) * 1000 / max(1, result.requests)
                     result.floor = route.floor
                     results.append(result)
                     print(f"{result.name}: {result.rps:,.0f} req/s p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms"
-                          f" errors {result.errors}")
+                          f" errors {result.errors}, server CPU {result.cpu_ms:.2f} ms per request")
             rss["API (uvicorn, during the route runs)"] = peak.peak
         jobs: list[tuple[str, float, str]] = []
         seed_s = float(re.search(r"in ([\d.]+) s", seeded).group(1))  # type: ignore[union-attr]
@@ -623,11 +633,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{job.name}: {jobs[-1][1]:.2f} s, {detail}")
             await ctx.engine.dispose()
 
-        with PeakRss(psutil.Process()) as worker_peak:
-            asyncio.run(run_jobs())
-        rss["worker side: the job handlers (run in the bench process, as the worker runs them)"] = worker_peak.peak
-        rss["bench process overall (seeding + jobs + workbook build)"] = (
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+        if not args.routes_only:
+            with PeakRss(psutil.Process()) as worker_peak:
+                asyncio.run(run_jobs())
+            rss["worker side: the job handlers (run in the bench process, as the worker runs them)"] = worker_peak.peak
+            rss["bench process overall (seeding + jobs + workbook build)"] = (
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         report = render(args, seeded, pg_version, results, jobs, rss, started)
         args.out.write_text(report + _kept_sections(args.out), encoding="utf-8")

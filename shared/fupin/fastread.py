@@ -98,6 +98,10 @@ async def fetch_statement(conn: asyncpg.Connection, stmt: ClauseElement) -> list
             cached = _COMPILED[key.key] = _compile(stmt, cache_key=key)
         compiled = cached
         params = compiled.construct_params(extracted_parameters=key.bindparams)
+    if compiled.post_compile_params:
+        # `IN (…)` lists: one bind per element, spelled out for this call's values (SQLAlchemy's own step)
+        expanded = compiled.construct_expanded_state(params)
+        return list(await conn.fetch(expanded.statement, *expanded.positional_parameters))
     args = [params[name] for name in compiled.positiontup or ()]
     return list(await conn.fetch(str(compiled), *args))
 

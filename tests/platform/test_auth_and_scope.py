@@ -6,7 +6,7 @@ import jwt
 import pytest
 
 from fupin.auth.roles import Role
-from tests.factories import login, new_county, new_user, token_for
+from tests.factories import PASSWORD, login, new_county, new_user, token_for
 
 
 class TestToken:
@@ -115,3 +115,38 @@ class TestAreaScope:
         hdr = await token_for(owner_sessionmaker, test_settings, role=Role.county_admin, area_code=mine.code)
         r = await client.post("/areas", headers=hdr, json={"code": other.code[:6] + "900000", "name": "x"})
         assert r.status_code == 404
+
+
+class TestPasswordHashMemory:
+    async def test_at_most_one_argon2_hash_at_a_time_and_logins_still_answer(self, client, owner_sessionmaker,
+                                                                            monkeypatch):
+        """Each argon2 hash holds 64 MiB while it runs: four concurrent logins took the API's peak RSS to ~400
+        MiB. Hashes now run on a pool of `HASH_CONCURRENCY` threads; six concurrent logins all answer, and
+        never more than that many hashes overlap."""
+        import asyncio
+        import threading
+        from typing import Any
+
+        from argon2 import PasswordHasher
+
+        from fupin.auth import service as auth_service
+
+        county = await new_county(owner_sessionmaker, townships=1, villages=1)
+        names = [await new_user(owner_sessionmaker, role=Role.auditor, area_code=county.code) for _ in range(3)]
+        running, most, lock = [0], [0], threading.Lock()
+
+        class Counted(PasswordHasher):
+            def verify(self, *args: Any) -> bool:
+                with lock:
+                    running[0] += 1
+                    most[0] = max(most[0], running[0])
+                try:
+                    return super().verify(*args)
+                finally:
+                    with lock:
+                        running[0] -= 1
+
+        monkeypatch.setattr(auth_service, "_hasher", Counted())
+        answers = await asyncio.gather(*(login(client, n, p) for n in names for p in (PASSWORD, "wrong password")))
+        assert sorted(a.status_code for a in answers) == [200, 200, 200, 401, 401, 401]
+        assert most[0] == auth_service.HASH_CONCURRENCY == 1

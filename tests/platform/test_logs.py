@@ -161,3 +161,50 @@ class TestNothingSecretIsLogged:
         assert logs.redact_text(f"id {ID_NUMBER}.") == "id 5201**********123X."
         assert logs.redact_text("order 1234567890123456789012") == "order 1234567890123456789012"  # not an ID
         assert logs.redact_text("Authorization: Bearer abcdefghijklmnop") == "Authorization: Bearer [redacted]"
+
+
+class TestWriterThread:
+    def test_lines_are_written_off_the_callers_thread_with_the_callers_context(self, monkeypatch):
+        """`configure_logging` renders and writes on a thread of its own (the access line of every request
+        left the event loop); what belonged to the caller — request id, bound fields, the exception being
+        handled — is still on the line."""
+        import threading
+
+        out = io.StringIO()
+        writers: list[str] = []
+        write = out.write
+
+        def spy(text: str) -> int:
+            writers.append(threading.current_thread().name)
+            return write(text)
+
+        out.write = spy  # type: ignore[method-assign]
+        monkeypatch.setattr("sys.stdout", out)
+        root = logging.getLogger()
+        saved = (root.handlers[:], root.level)
+        try:
+            logs.configure_logging("INFO")
+            assert [type(h).__name__ for h in root.handlers] == ["_Enqueue"]
+            with logs.request_context("rid-1"), logs.bind(job_key="k-1"):
+                logs.get_logger("fupin.test").info("structlog.line", n=1)
+                logging.getLogger("fupin.test").warning("stdlib %s", "line")
+                try:
+                    raise ValueError("boom " + ID_NUMBER)
+                except ValueError:
+                    logs.get_logger("fupin.test").exception("structlog.failed")
+                    logging.getLogger("fupin.test").exception("stdlib failed")
+            logging.getLogger("fupin.test").info("after")
+        finally:
+            logs.stop_writer()  # drains the queue
+            root.handlers, root.level = saved
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [line["event"] for line in lines] == [
+            "structlog.line", "stdlib line", "structlog.failed", "stdlib failed", "after"]
+        for line in lines[:4]:
+            assert (line["request_id"], line["job_key"]) == ("rid-1", "k-1"), line
+        assert "request_id" not in lines[4]
+        assert "job_key" not in lines[4]
+        for line in lines[2:4]:
+            assert "ValueError: boom 5201**********123X" in line["exception"], line
+        assert writers
+        assert threading.current_thread().name not in writers

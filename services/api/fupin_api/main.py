@@ -17,7 +17,7 @@ from fupin.db import app_url, make_engine, make_sessionmaker
 from fupin.documents.storage import make_storage
 from fupin.jobs import job_dumps, job_loads
 from fupin.settings import Settings, get_settings, require_secure
-from fupin_api import idempotency, metrics, openapi_contract, problems, throttle
+from fupin_api import hot, idempotency, metrics, openapi_contract, problems, throttle
 from fupin_api.conditional import ConditionalMiddleware
 from fupin_api.middleware import PlatformMiddleware
 from fupin_api.openapi import install_docs, operation_id
@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None, *, connect_redis: bool = True) 
     openapi_contract.install(app)
     if settings.environment != "production":
         install_docs(app)
+    # The hot reads (fupin_api.hot) innermost: behind ids, limits, logs, metrics and ETags, before the router.
+    hot.install(app)
     app.add_middleware(ConditionalMiddleware, router=app.router)  # inside the platform one: ids, limits, logs
     app.add_middleware(PlatformMiddleware, max_body=settings.max_body_bytes,
                        upload_limits={"/bank/loan-event-files": settings.bank_file_max_bytes,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -26,6 +28,19 @@ from fupin.settings import Settings
 _hasher = PasswordHasher()
 # Verified against when the username is unknown so timing does not reveal which usernames exist.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+# argon2 with argon2-cffi's defaults takes 64 MiB per hash for its duration: four logins at once put the API's
+# peak RSS near 400 MiB. Hashes run on this pool of their own, so at most this many at a time (the rest wait
+# in its queue, off the event loop and without holding the default executor's threads).
+HASH_CONCURRENCY = 1
+_T = TypeVar("_T")
+_hashing = ThreadPoolExecutor(max_workers=HASH_CONCURRENCY, thread_name_prefix="argon2")
+
+
+async def off_loop_hash(fn: Callable[..., _T], *args: str) -> _T:
+    """`fn(*args)` (an argon2 hash or verification) on the hashing pool."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing, fn, *args)
 
 
 def hash_password(password: str) -> str:
@@ -80,7 +95,7 @@ async def create_user(
         raise Conflict("user.exists", f"user {username} exists", f"用户 {username} 已存在")
     user = User(
         username=username,
-        password_hash=await asyncio.to_thread(hash_password, password),
+        password_hash=await off_loop_hash(hash_password, password),
         role=role.value,
         area_code=area_code,
         full_name=full_name,
@@ -100,14 +115,14 @@ async def authenticate(session: AsyncSession, *, settings: Settings, username: s
     now = datetime.now(UTC)
     if user is None:
         with contextlib.suppress(VerificationError):
-            await asyncio.to_thread(_hasher.verify, _DUMMY_HASH, password)
+            await off_loop_hash(_hasher.verify, _DUMMY_HASH, password)
         raise _bad_credentials(attempt=_attempt(username, None))
     if user.locked_until is not None and user.locked_until > now:
         retry = int((user.locked_until - now).total_seconds()) + 1
         raise LockedOut(retry_after=retry, attempt=_attempt(username, user))
     try:
         # argon2 is deliberately slow (~0.1–0.5 s): off the event loop, or every other request waits.
-        await asyncio.to_thread(_hasher.verify, user.password_hash, password)
+        await off_loop_hash(_hasher.verify, user.password_hash, password)
     except (VerificationError, InvalidHashError):
         user.failed_logins += 1
         locked_out = user.failed_logins >= settings.login_max_failures
@@ -230,7 +245,7 @@ async def update_user(
         user.active = active
         user.token_version += 1
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = await off_loop_hash(hash_password, password)
         user.token_version += 1
     if full_name is not None:
         user.full_name = full_name

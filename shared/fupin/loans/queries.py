@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import Level, level_of
@@ -40,8 +40,15 @@ def shown_status(status: str, due_on: date, outstanding: Decimal, today: date) -
 
 async def list_loans(session: AsyncSession, *, principal: Principal, status: str | None, township_code: str | None,
                      limit: int, cursor: str | None) -> tuple[list[Loan], str | None]:
+    stmt = loans_statement(principal, status=status, township_code=township_code, limit=limit, cursor=cursor,
+                           today=business_date())
+    return page((await session.scalars(stmt)).all(), limit, lambda loan: (loan.disbursed_on, loan.id))
+
+
+def loans_statement(principal: Principal, *, status: str | None, township_code: str | None, limit: int,
+                    cursor: str | None, today: date) -> Select[Loan]:
+    """A page of `GET /loans` (one row more than `limit`), for the ORM path and the hot read alike."""
     stmt = scoped(select(Loan), principal, Loan.area_code)
-    today = business_date()
     if status == "overdue":
         stmt = stmt.where(Loan.outstanding > 0, Loan.due_on < today, Loan.status.in_(("current", "overdue")))
     elif status == "current":
@@ -50,8 +57,7 @@ async def list_loans(session: AsyncSession, *, principal: Principal, status: str
         stmt = stmt.where(Loan.status == status)
     if township_code:
         stmt = stmt.where(Loan.township_code == township_code)
-    stmt = after(stmt, (Loan.disbursed_on, Loan.id), cursor, limit)
-    return page((await session.scalars(stmt)).all(), limit, lambda loan: (loan.disbursed_on, loan.id))
+    return after(stmt, (Loan.disbursed_on, Loan.id), cursor, limit)
 
 
 async def get_loan(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> tuple[Loan, list[LoanRepayment]]:

@@ -94,7 +94,7 @@ FIXTURES: dict[str, str] = {
     "/visits/{visit_id}": "SELECT id AS visit_id, area_code FROM visit",
     "/work-teams/{team_id}": "SELECT id AS team_id, area_code FROM work_team",
 }
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/auth/token"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/auth/token", "/auth/refresh", "/auth/logout"}
 # Lists that are a county-wide directory by design (fupin.pairing.access: units and cadres are read from every
 # township of the county). Their rows are county-level, so the foreign-area check still applies to them; only
 # the ids they name (a cadre's login user, who may sit in another township) are not treated as foreign data.

@@ -31,7 +31,8 @@ from fupin_api.problems import PROBLEM, TITLES
 TAGS: list[dict[str, str]] = [
     {"name": "health", "description": "健康检查 — Liveness, readiness and Prometheus metrics; no login."},
     {"name": "auth", "description": "登录与令牌 — Sign in with a user name and password (OAuth2 password form) "
-                                    "and receive a bearer token for the `Authorization` header."},
+                                    "and receive a short-lived bearer token for the `Authorization` header and a "
+                                    "one-time refresh token to renew it (`/auth/refresh`) until `/auth/logout`."},
     {"name": "areas", "description": "行政区划 — The area tree (county 县, township 乡镇, village 村) by 12-digit "
                                      "code. Every user is scoped to one area and sees only what lies inside it."},
     {"name": "users", "description": "用户 — Staff accounts, their role and area."},

@@ -35,6 +35,8 @@ TAGS: list[dict[str, str]] = [
                                     "one-time refresh token to renew it (`/auth/refresh`) until `/auth/logout`."},
     {"name": "areas", "description": "行政区划 — The area tree (county 县, township 乡镇, village 村) by 12-digit "
                                      "code. Every user is scoped to one area and sees only what lies inside it."},
+    {"name": "meta", "description": "代码标签 — The Chinese label of every coded value (statuses, roles, causes …) "
+                                    "for frontends: the API sends and takes codes, screens show the labels."},
     {"name": "users", "description": "用户 — Staff accounts, their role and area."},
     {"name": "audit", "description": "审计日志 — The tamper-evident audit trail of every change, sealed in a "
                                      "hash chain."},

@@ -167,8 +167,11 @@ def _paging(route: APIRoute) -> str | None:
     if "cursor" in params:
         limit = next((p for p in route.dependant.query_params if p.name == "limit"), None)
         most = next((m.le for m in (limit.field_info.metadata if limit else []) if getattr(m, "le", None)), None)
+        total = (" Add `total=true` for `total`, the count of matching items over all pages."
+                 if "total" in params else "")
         return ("**Paging:** `{items, next_cursor}`; up to `limit` items a page" + (f" (at most {most})" if most else "")
-                + ". While `next_cursor` is not null, call again with `cursor=<next_cursor>` and the same filters.")
+                + ". While `next_cursor` is not null, call again with `cursor=<next_cursor>` and the same filters."
+                + total)
     if "limit" in params:
         return ("**Paging:** `{items, next_cursor}` with the newest `limit` items; `next_cursor` is null (this "
                 "list has no further pages yet: narrow it with its filters).")

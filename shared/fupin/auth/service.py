@@ -251,10 +251,12 @@ async def update_user(
     return user
 
 
-async def list_users(session: AsyncSession, *, principal: Principal, limit: int,
-                     cursor: str | None) -> tuple[list[User], str | None]:
+async def list_users(session: AsyncSession, *, principal: Principal, limit: int, cursor: str | None,
+                     total: bool = False) -> tuple[list[User], str | None, int | None]:
     from fupin.areas.scope import scoped
-    from fupin.paging import after, page
+    from fupin.paging import after, count, page
 
-    stmt = after(scoped(select(User), principal, User.area_code), (User.username,), cursor, limit)
-    return page((await session.scalars(stmt)).all(), limit, lambda u: (u.username,))
+    users = scoped(select(User), principal, User.area_code)
+    rows, next_cursor = page((await session.scalars(after(users, (User.username,), cursor, limit))).all(), limit,
+                             lambda u: (u.username,))
+    return rows, next_cursor, (await count(session, users) if total else None)

@@ -40,7 +40,7 @@ from fupin.money import Day
 from fupin.schema import Page
 from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
 from fupin_api.idempotency import WriteRoute
-from fupin_api.params import CursorQ, LimitQ
+from fupin_api.params import CursorQ, LimitQ, TotalQ
 from fupin_api.problems import problem_responses
 
 router = APIRouter(route_class=WriteRoute, tags=["loans"])
@@ -179,12 +179,13 @@ async def list_applications(
     sort: Annotated[Literal["submitted_on", "preference", "amount"], Query(description=(
         "`submitted_on` oldest first; `preference` families with family-planning or veteran preference first, "
         "then oldest; `amount` largest first. Keep the same sort while following `next_cursor`."))] = "submitted_on",
-    limit: Limit = 100, cursor: CursorQ = None,
+    limit: Limit = 100, cursor: CursorQ = None, total: TotalQ = False,
 ) -> Page[ApplicationRead]:
-    rows, next_cursor = await approval.list_applications(
+    rows, next_cursor, count = await approval.list_applications(
         session, principal=principal, status=status, township_code=township, overdue=overdue, as_of=as_of, sort=sort,
-        limit=limit, cursor=cursor)
-    return Page[ApplicationRead](items=[ApplicationRead.model_validate(a) for a in rows], next_cursor=next_cursor)
+        limit=limit, cursor=cursor, total=total)
+    return Page[ApplicationRead](items=[ApplicationRead.model_validate(a) for a in rows], next_cursor=next_cursor,
+                                 total=count)
 
 
 @router.get("/loan-applications/{application_id}", summary="One application", response_model=ApplicationRead,

@@ -66,6 +66,8 @@ PLACEMENT: dict[str, Placement] = {
     # directory, roles, calendar, queue registry
     "area": _DIRECTORY,
     "app_user": _DIRECTORY,
+    "refresh_session": Reference("login sessions follow their user (app_user, a reference table); a refresh "
+                                 "is authenticated before any county is known"),
     "loan_holiday": Reference("calendar"),
     "loan_holiday_year": Reference("calendar"),
     "bank_client": Reference("banks serve many counties; their keys are checked on every posting"),

@@ -17,7 +17,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, false, or_
+from sqlalchemy import Select, and_, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import desc_op
 
@@ -103,3 +104,9 @@ def page(rows: Sequence[T], limit: int, key: Callable[[T], Sequence[Any]]) -> tu
     """The page's rows and the cursor of the next page (None on the last page)."""
     items = list(rows[:limit])
     return items, (encode_cursor(key(items[-1])) if len(rows) > limit and items else None)
+
+
+async def count(session: AsyncSession, stmt: Select[Any]) -> int:
+    """How many rows the filtered list `stmt` (before `after`) matches: a list's optional `total`. One COUNT
+    over the same scoped statement, run only when the client asks for it (`?total=true`)."""
+    return int(await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)

@@ -19,4 +19,8 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(None, description="Pass as `?cursor=` (same filters and sort) for the next page; "
                                                       "null on the last page")
+    # Absent rather than null unless asked for, so lists without it keep their exact shape.
+    total: int | None = Field(None, exclude_if=lambda v: v is None, description=(
+        "Only with `?total=true`, on lists that offer it: how many items match the filters over all pages, "
+        "counted with this page."), examples=[1234])
 

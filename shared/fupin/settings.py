@@ -42,7 +42,16 @@ class Settings(BaseSettings):
     )
     queue_name: str = Field("fupin:queue", description="arq queue name (tests use a private one).")
     jwt_secret: str = Field("change-me-in-production-0123456789abcdef", description="HS256 key for access tokens.")
-    jwt_ttl_seconds: int = Field(900, description="Access-token lifetime.")
+    jwt_ttl_seconds: int = Field(900, description="Access-token lifetime; refresh it with the refresh token.")
+    refresh_ttl_seconds: int = Field(
+        14 * 24 * 3600,
+        description="A refresh token expires this long after it was issued (each refresh issues a new one), "
+        "so a session idle this long must log in again.",
+    )
+    refresh_session_max_seconds: int = Field(
+        30 * 24 * 3600,
+        description="However often it is refreshed, a login session ends this long after the login.",
+    )
     token_cache_seconds: float = Field(
         5.0,
         description="How long an API process trusts a user's cached token version, role, area and active flag "

@@ -95,6 +95,7 @@ async def test_demo_steps_build_a_county_whose_users_can_log_in(
     assert len(villages.json()["items"]) == 100
     async with unit_of_work(owner_sessionmaker) as session:
         assert (await demo.seed_demo(session)).skipped
+    await _demo_bank_client_signs(client, ctx)
     await _demo_domains_are_alive(owner_sessionmaker)
     # Through the API (row-level security on): the county sees its pools, projects and applications...
     pools = await client.get("/dividend-pools", headers=headers)
@@ -110,6 +111,22 @@ async def test_demo_steps_build_a_county_whose_users_can_log_in(
     pairings = (await client.get("/pairings", headers=cadre)).json()["items"]
     assert pairings
     assert len({p["cadre_id"] for p in pairings}) == 1
+
+
+async def _demo_bank_client_signs(client: httpx.AsyncClient, ctx: demo.DemoContext) -> None:
+    """The demo's bank client, with the secret the report prints, is admitted by the bank API: an event for an
+    application it does not know is refused on its own merits, not for the signature."""
+    from tests.loans.factories import Bank, post_events
+
+    assert ctx.bank is not None
+    client_id, institution, secret = ctx.bank
+    assert institution == synthetic.coop_code(ctx.townships[0])
+    report = demo.DemoReport(skipped=False, bank=ctx.bank)
+    assert f"client {client_id}  institution {institution}  secret {secret}" in report.text()
+    event = {"event_id": "demo-1", "kind": "repayment", "application_id": "00000000-0000-4000-8000-000000000000",
+             "amount": "100.00", "on": AS_OF.isoformat()}
+    r = await post_events(client, Bank(client_id, secret, ctx.townships[0]), event)
+    assert r.status_code not in (401, 403), r.text
 
 
 async def _demo_domains_are_alive(owner_sessionmaker: async_sessionmaker[AsyncSession]) -> None:

@@ -179,8 +179,9 @@ class TestExpiry:
 
 
 class TestEveryWrite:
-    # No caller to scope a key to yet: the login.
-    WITHOUT_KEY = frozenset({("post", "/auth/token")})
+    # No caller to scope a key to yet: the login, and the refresh and logout (the refresh token is the
+    # credential; a refresh is one-time by nature, a replay is refused as reuse).
+    WITHOUT_KEY = frozenset({("post", "/auth/token"), ("post", "/auth/refresh"), ("post", "/auth/logout")})
 
     def test_every_write_route_documents_the_header(self, app):
         spec = app.openapi()

@@ -40,3 +40,18 @@ async def test_allowed_actions_follow_role_and_status_and_steps_return_deadlines
     assert await allowed(R.credit_coop) == ["approve", "reject"]
     assert (await step(client, world, app["id"], "approve", R.credit_coop, "2026-10-13")).status_code == 201
     assert await allowed(R.credit_coop) == []
+
+
+async def test_a_reviewed_certificate_offers_issue_to_the_coop_only(client, owner_sessionmaker, world):
+    hh, _ = await make_household(owner_sessionmaker, world.village, certificate=False)
+    r = await client.post("/loan-certificates", headers=world.h[R.village_committee], json={
+        "household_id": str(hh), "credit_rating": "good", "opinion": "收入稳定", "on": "2026-09-01"})
+    assert r.status_code == 201, r.text
+    assert r.json()["allowed_actions"] == []  # the village's review is done
+    url = f"/loan-certificates/{r.json()['id']}"
+    assert (await client.get(url, headers=world.h[R.credit_coop])).json()["allowed_actions"] == ["issue"]
+    listed = (await client.get("/loan-certificates", headers=world.h[R.credit_coop])).json()["items"]
+    assert next(c for c in listed if c["id"] == r.json()["id"])["allowed_actions"] == ["issue"]
+    r = await client.post(f"{url}/issue", headers=world.h[R.credit_coop], json={"number": "DKZ-9", "on": "2026-09-02"})
+    assert r.status_code == 200, r.text
+    assert r.json()["allowed_actions"] == []

@@ -114,7 +114,7 @@ FIXTURES: dict[str, str] = {
     "/visits/{visit_id}": "SELECT id AS visit_id, area_code FROM visit",
     "/work-teams/{team_id}": "SELECT id AS team_id, area_code FROM work_team",
 }
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/auth/token"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/auth/token", "/auth/refresh", "/auth/logout"}
 # Bodies the route's example does not make valid for its handler, merged over the example (into each item
 # of a list body); "{county}", "{township}", "{village}" or "{<id name>}" stand for the probe's foreign area of
 # that level or foreign object of that kind. Keyed "METHOD template".

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Routes open to anyone (health, docs) or authenticated otherwise (token issue; HMAC-signed bank posts).
 # The only rights a bank's machine client has: posting loan events.
 MACHINE_PERMS = {Perm.loan_event_post}
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/auth/token"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/auth/token", "/auth/refresh", "/auth/logout"}
 
 
 def _app():

@@ -189,7 +189,11 @@ def test_every_list_is_the_one_envelope_and_limits_come_with_a_cursor(spec):
         ref = schema.get("$ref", "").rsplit("/", 1)[-1]
         params = {p["name"]: p for p in op.get("parameters", []) if p["in"] == "query"}
         if ref.startswith("Page_"):
-            assert set(spec["components"]["schemas"][ref]["properties"]) == {"items", "next_cursor"}, path
+            # `total` is optional and sent only when asked for (`?total=true` on the lists that offer it).
+            assert set(spec["components"]["schemas"][ref]["properties"]) == {"items", "next_cursor", "total"}, path
+            assert spec["components"]["schemas"][ref]["required"] == ["items"], path
+            if "total" in params:
+                assert "total=true" in op["description"], path
             assert "**Paging:**" in op["description"], path
             if "limit" in params:
                 assert params["limit"]["schema"].get("maximum"), f"{path}: limit without a documented maximum"

@@ -48,6 +48,7 @@ TABLES = {
     "subsidy_policy": ("area_code LIKE :a", "note = 'x'"),
     "loan_product_rule": ("county_code LIKE :a", "max_term_months = 1"),
     "project_setting": ("area_code LIKE :a", "effective_to = NULL"),
+    "refresh_session": ("area_code LIKE :a", "revoked_reason = 'x'"),
 }
 
 
@@ -86,6 +87,10 @@ async def two_counties(owner_sessionmaker, app_sessionmaker):
         await s.execute(text(
             "INSERT INTO project_setting (id, area_code, effective_from) VALUES (gen_random_uuid(), :c, '2026-01-01')"
         ), {"c": a.code})
+        await s.execute(text(
+            "INSERT INTO refresh_session (id, user_id, area_code, token_hash, generation, token_version, created_at, "
+            "expires_at) SELECT gen_random_uuid(), id, area_code, repeat('0', 64), 0, 0, now(), now() + interval '1 day' "
+            "FROM app_user WHERE area_code LIKE :a"), {"a": a.code[:6] + "%"})
     # Ledger rows through the ledger itself, as the app role with the system scope.
     async with app_sessionmaker() as s, s.begin():
         await set_area_scope(s, "%")

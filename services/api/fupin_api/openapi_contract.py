@@ -31,9 +31,12 @@ from fupin_api.problems import PROBLEM, TITLES
 TAGS: list[dict[str, str]] = [
     {"name": "health", "description": "健康检查 — Liveness, readiness and Prometheus metrics; no login."},
     {"name": "auth", "description": "登录与令牌 — Sign in with a user name and password (OAuth2 password form) "
-                                    "and receive a bearer token for the `Authorization` header."},
+                                    "and receive a short-lived bearer token for the `Authorization` header and a "
+                                    "one-time refresh token to renew it (`/auth/refresh`) until `/auth/logout`."},
     {"name": "areas", "description": "行政区划 — The area tree (county 县, township 乡镇, village 村) by 12-digit "
                                      "code. Every user is scoped to one area and sees only what lies inside it."},
+    {"name": "meta", "description": "代码标签 — The Chinese label of every coded value (statuses, roles, causes …) "
+                                    "for frontends: the API sends and takes codes, screens show the labels."},
     {"name": "users", "description": "用户 — Staff accounts, their role and area."},
     {"name": "audit", "description": "审计日志 — The tamper-evident audit trail of every change, sealed in a "
                                      "hash chain."},
@@ -166,8 +169,11 @@ def _paging(route: APIRoute) -> str | None:
     if "cursor" in params:
         limit = next((p for p in route.dependant.query_params if p.name == "limit"), None)
         most = next((m.le for m in (limit.field_info.metadata if limit else []) if getattr(m, "le", None)), None)
+        total = (" Add `total=true` for `total`, the count of matching items over all pages."
+                 if "total" in params else "")
         return ("**Paging:** `{items, next_cursor}`; up to `limit` items a page" + (f" (at most {most})" if most else "")
-                + ". While `next_cursor` is not null, call again with `cursor=<next_cursor>` and the same filters.")
+                + ". While `next_cursor` is not null, call again with `cursor=<next_cursor>` and the same filters."
+                + total)
     if "limit" in params:
         return ("**Paging:** `{items, next_cursor}` with the newest `limit` items; `next_cursor` is null (this "
                 "list has no further pages yet: narrow it with its filters).")

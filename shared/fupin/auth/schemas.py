@@ -10,9 +10,21 @@ from fupin.schema import FupinSchema
 
 
 class Token(FupinSchema):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
+    access_token: str = Field(description="Send as `Authorization: Bearer <access_token>`; valid for `expires_in` "
+                                          "seconds.", examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIi…"])
+    token_type: str = Field("bearer", examples=["bearer"])
+    expires_in: int = Field(description="Seconds the access token is valid.", examples=[900])
+    refresh_token: str = Field(
+        description="Trade it at `POST /auth/refresh` for a new pair before or after the access token expires. "
+                    "It works once: keep the new one from each answer. Store it like a password.",
+        examples=["3f0c1d9e-6a1b-4c55-9a57-1b1e4cf0e2aa.q8Vd0m3wWcE0rM0pQYk9b2Jx7iT6aC1ZsN4yLhU5oRg"])
+    refresh_expires_in: int = Field(description="Seconds the refresh token is valid if unused.",
+                                    examples=[1209600])
+
+
+class RefreshRequest(FupinSchema):
+    refresh_token: str = Field(min_length=1, max_length=200,
+                               examples=["3f0c1d9e-6a1b-4c55-9a57-1b1e4cf0e2aa.q8Vd0m3wWcE0rM0pQYk9b2Jx7iT6aC1ZsN4yLhU5oRg"])
 
 
 class UserCreate(FupinSchema):

@@ -139,12 +139,18 @@ async def authenticate(session: AsyncSession, *, settings: Settings, username: s
 
 
 def issue_token(user: User, settings: Settings) -> str:
+    return access_token(user.id, role=user.role, area_code=user.area_code, version=user.token_version,
+                        settings=settings)
+
+
+def access_token(user_id: uuid.UUID, *, role: str, area_code: str, version: int, settings: Settings) -> str:
+    """A signed access token valid for `jwt_ttl_seconds`; role and area are informative (the user row decides)."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
-        "sub": str(user.id),
-        "role": user.role,
-        "area": user.area_code,
-        "ver": user.token_version,
+        "sub": str(user_id),
+        "role": role,
+        "area": area_code,
+        "ver": version,
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(seconds=settings.jwt_ttl_seconds),
@@ -238,15 +244,19 @@ async def update_user(
     full_name: str | None,
 ) -> User:
     from fupin.audit import service as audit
+    from fupin.auth import sessions
 
     user = await get_user(session, principal=principal, user_id=user_id)
     before = {"active": user.active, "full_name": user.full_name}
     if active is not None and active != user.active:
         user.active = active
         user.token_version += 1
+        if not active:
+            await sessions.revoke_user(session, user_id=user.id, reason=sessions.USER_DISABLED)
     if password is not None:
         user.password_hash = await off_loop_hash(hash_password, password)
         user.token_version += 1
+        await sessions.revoke_user(session, user_id=user.id, reason=sessions.PASSWORD_CHANGED)
     if full_name is not None:
         user.full_name = full_name
     await session.flush()
@@ -257,10 +267,12 @@ async def update_user(
     return user
 
 
-async def list_users(session: AsyncSession, *, principal: Principal, limit: int,
-                     cursor: str | None) -> tuple[list[User], str | None]:
+async def list_users(session: AsyncSession, *, principal: Principal, limit: int, cursor: str | None,
+                     total: bool = False) -> tuple[list[User], str | None, int | None]:
     from fupin.areas.scope import scoped
-    from fupin.paging import after, page
+    from fupin.paging import after, count, page
 
-    stmt = after(scoped(select(User), principal, User.area_code), (User.username,), cursor, limit)
-    return page((await session.scalars(stmt)).all(), limit, lambda u: (u.username,))
+    users = scoped(select(User), principal, User.area_code)
+    rows, next_cursor = page((await session.scalars(after(users, (User.username,), cursor, limit))).all(), limit,
+                             lambda u: (u.username,))
+    return rows, next_cursor, (await count(session, users) if total else None)

@@ -127,3 +127,8 @@ def per_person(total: Decimal, persons: int) -> list[Decimal]:
 def split_by_persons(total: Decimal, persons: list[int]) -> list[Decimal]:
     """Split a pool total among households in proportion to their persons; the parts sum to the total."""
     return split_exact(total, [Decimal(p) for p in persons])
+
+
+def holding_actions(status: str, may_manage: bool) -> list[str]:
+    """What may be done next with a holding: renew or redeem it while it is open (service._holding_for_update)."""
+    return ["renew", "redeem"] if may_manage and status in OPEN else []

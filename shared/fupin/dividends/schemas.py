@@ -88,6 +88,9 @@ class HoldingRead(FupinSchema):
     status: str
     loan_id: uuid.UUID | None
     closed_on: Day | None
+    allowed_actions: list[str] = Field(default_factory=list, description=(
+        "`renew` and `redeem` (`POST …/holdings/{id}/renew`, `…/redeem`) while the holding is open and the caller "
+        "may manage holdings; empty once it is redeemed or for readers."), examples=[["renew", "redeem"]])
 
 
 class RenewBody(FupinSchema):

@@ -39,6 +39,7 @@ async def household(conn: asyncpg.Connection, *, principal: Principal, household
         raise not_found("household")
     out = record(rows[0], SUMMARY)
     out["members"] = [_member(r, principal) for r in rows if r["m_id"] is not None]
+    out["allowed_actions"] = rules.allowed_steps(out["status"], principal.role)
     return out
 
 

@@ -174,6 +174,32 @@ def step_owner(target: str, current: str) -> Role | None:
     return STEP_ROLE.get(target)
 
 
+# What a step's request must carry besides `to` and `on` (service.transition refuses it otherwise).
+STEP_NEEDS: dict[str, tuple[str, ...]] = {
+    "village_reviewed": ("notice_start", "notice_end"),
+    "township_reviewed": ("notice_start", "notice_end"),
+    "rejected": ("reason",),
+    "removed": ("reason",),
+    "returned_to_poverty": ("reason",),
+    "exited": ("year", "confirmations"),
+}
+TARGETS = (*IDENTIFICATION[1:], "rejected", *DYNAMIC_FROM)
+
+
+def allowed_steps(current: str, role: Role) -> list[str]:
+    """The statuses `role` may take a household to from `current`, by the same order and ownership rules
+    `service.transition` applies first (dates, notices and reasons are checked when the step is posted)."""
+    out = []
+    for target in TARGETS:
+        try:
+            check_transition(current, target)
+        except RuleViolation:
+            continue
+        if step_owner(target, current) is role:
+            out.append(target)
+    return out
+
+
 def check_transition(current: str, target: str) -> None:
     if current in CLOSED:
         raise RuleViolation("household.closed", f"the case is closed ({current})", "该户已结案", status=409)

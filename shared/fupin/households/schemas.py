@@ -110,8 +110,16 @@ class HouseholdSummary(FupinSchema):
     created_at: datetime
 
 
+ALLOWED_STEPS_DOC = (
+    "Statuses the caller's role may move the household to now (`POST /households/{id}/transitions` with "
+    "`to`), in workflow order. `village_reviewed` and `township_reviewed` (公示) need `notice_start` and "
+    "`notice_end`, the notice over by `on`; `rejected`, `removed` and `returned_to_poverty` need `reason`; "
+    "`exited` needs `year` and all five `confirmations` (两不愁三保障). Dates may not precede the previous step.")
+
+
 class HouseholdRead(HouseholdSummary):
     members: list[MemberRead]
+    allowed_actions: list[str] = Field(description=ALLOWED_STEPS_DOC, examples=[["township_reviewed", "rejected"]])
 
 
 class TransitionIn(FupinSchema):
@@ -138,6 +146,9 @@ class EventRead(FupinSchema):
     year: int | None
     details: dict[str, Any]
     recorded_at: datetime
+    allowed_actions: list[str] = Field(default_factory=list, description=(
+        "In the answer to a step: what the caller may do next, as `allowed_actions` on the household. "
+        "Empty in the history lists."), examples=[[]])
 
 
 class RowError(FupinSchema):

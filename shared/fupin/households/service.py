@@ -77,7 +77,8 @@ def present_member(m: Member, principal: Principal) -> MemberRead:
 
 def present(h: Household, members: Iterable[Member], principal: Principal) -> HouseholdRead:
     summary = HouseholdSummary.model_validate(h)
-    return HouseholdRead(**summary.model_dump(), members=[present_member(m, principal) for m in members])
+    return HouseholdRead(**summary.model_dump(), members=[present_member(m, principal) for m in members],
+                         allowed_actions=rules.allowed_steps(h.status, principal.role))
 
 
 def _check_heads(members: Sequence[MemberIn | Member]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fupin.areas.codes import Level, county_of, level_of, township_of
@@ -25,7 +25,7 @@ from fupin.loans import service as config
 from fupin.loans import workdays
 from fupin.loans.models import Loan, LoanApplication, LoanApplicationStep, LoanCertificate, LoanNotification
 from fupin.loans.statuses import ApplicationStatus, CertificateStatus
-from fupin.paging import after, page
+from fupin.paging import after, count, page
 
 STATION_DAYS = 5
 COOP_DAYS = 10
@@ -293,8 +293,17 @@ SORT_KEYS: dict[str, Callable[[LoanApplication], tuple[Any, ...]]] = {
 
 async def list_applications(
     session: AsyncSession, *, principal: Principal, status: str | None, township_code: str | None,
-    overdue: bool, as_of: date | None, sort: str, limit: int, cursor: str | None,
-) -> tuple[list[LoanApplication], str | None]:
+    overdue: bool, as_of: date | None, sort: str, limit: int, cursor: str | None, total: bool = False,
+) -> tuple[list[LoanApplication], str | None, int | None]:
+    """A page of the applications in the caller's area, and with `total` how many match over all pages."""
+    stmt = _applications(principal, status=status, township_code=township_code, overdue=overdue, as_of=as_of)
+    rows = (await session.scalars(after(stmt, SORTS[sort], cursor, limit))).all()
+    items, next_cursor = page(rows, limit, SORT_KEYS[sort])
+    return items, next_cursor, (await count(session, stmt) if total else None)
+
+
+def _applications(principal: Principal, *, status: str | None, township_code: str | None, overdue: bool,
+                  as_of: date | None) -> Select[LoanApplication]:
     stmt = scoped(select(LoanApplication), principal, LoanApplication.area_code)
     if status:
         stmt = stmt.where(LoanApplication.status == status)
@@ -306,5 +315,4 @@ async def list_applications(
             and_(LoanApplication.status == ApplicationStatus.village_reviewed, LoanApplication.station_due_on < today),
             and_(LoanApplication.status == ApplicationStatus.station_reviewed, LoanApplication.coop_due_on < today),
         ))
-    rows = (await session.scalars(after(stmt, SORTS[sort], cursor, limit))).all()
-    return page(rows, limit, SORT_KEYS[sort])
+    return stmt

@@ -94,6 +94,9 @@ class CertificateRead(FupinSchema):
     number: str | None
     issued_on: Day | None
     issued_by: str | None
+    allowed_actions: list[str] = Field(default_factory=list, description=(
+        "`issue` (`POST /loan-certificates/{id}/issue`) while the certificate awaits the credit coop and the caller "
+        "may issue it; else empty."), examples=[["issue"]])
 
 
 class ApplicationCreate(FupinSchema):

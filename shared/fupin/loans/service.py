@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin.areas.codes import Level, county_of, level_of
 from fupin.areas.scope import scoped, visible
 from fupin.audit import service as audit
+from fupin.auth.permissions import Perm, allowed
 from fupin.auth.principal import Principal
+from fupin.auth.roles import Role
 from fupin.errors import Conflict, RuleViolation, not_found
 from fupin.households.models import Household
 from fupin.loans.models import (
@@ -238,6 +240,11 @@ async def issue_certificate(
     await audit.record(session, principal, action="loan.certificate.issue", entity="loan_certificate",
                        entity_id=cert.id, area_code=cert.area_code, after={"number": number})
     return cert
+
+
+def certificate_actions(status: str, role: Role) -> list[str]:
+    """What `role` may do next with a certificate in `status`: only the coop's issue of a reviewed one."""
+    return ["issue"] if status == "village_reviewed" and allowed(role, Perm.loan_certificate_issue) else []
 
 
 async def list_certificates(session: AsyncSession, *, principal: Principal, status: str | None, limit: int,

@@ -33,3 +33,14 @@ def may_move(current: Status, to: Status, suspended_from: Status | None) -> bool
     if to is Status.suspended:
         return True
     return next_on_main_line(current) is to
+
+
+def allowed_moves(current: Status, suspended_from: Status | None) -> list[Status]:
+    """What `may_move` admits from `current`, in the order a screen offers it: the next step (or the
+    resumption), then suspend, then cancel. Notices, bids and acceptance details are checked on the move."""
+    candidates = [next_on_main_line(current), suspended_from, Status.suspended, Status.cancelled]
+    out: list[Status] = []
+    for to in candidates:
+        if to is not None and to not in out and may_move(current, to, suspended_from):
+            out.append(to)
+    return out

@@ -141,6 +141,13 @@ class ProjectRead(FupinSchema):
     acceptance_result: str | None
     final_paid: bool
     created_at: datetime
+    allowed_actions: list[str] = Field(description=(
+        "Statuses the caller may move the project to now (`POST /projects/{id}/transitions` with `to`): the next "
+        "step of proposed → in_library → approved → tendering → in_progress → completed → accepted → closed (or "
+        "the status it was suspended from), `suspended`, `cancelled`. Empty when the caller's role lacks "
+        "`project.transition`. `approved` and `closed` need a public notice whose period has ended, `in_progress` "
+        "a winning bid, `accepted` beneficiaries, `acceptance_team` and `acceptance_result`; `suspended` and "
+        "`cancelled` a `reason`."), examples=[["approved", "suspended", "cancelled"]])
 
 
 class TransitionCreate(FupinSchema):
@@ -158,6 +165,9 @@ class TransitionRead(FupinSchema):
     on: Day
     reason: str | None
     actor: str
+    allowed_actions: list[str] = Field(default_factory=list, description=(
+        "In the answer to a transition: what the caller may do next, as `allowed_actions` on the project. "
+        "Empty in the history list."), examples=[["tendering", "suspended", "cancelled"]])
 
 
 class NoticeCreate(FupinSchema):

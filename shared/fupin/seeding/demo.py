@@ -32,6 +32,7 @@ from fupin.audit import service as audit
 from fupin.auth import service as auth_service
 from fupin.auth.principal import SYSTEM
 from fupin.auth.roles import Role
+from fupin.loans import postings
 from fupin.seeding import synthetic
 
 DEMO_COUNTY = "529901000000"  # prefecture 99 does not exist in Guizhou (52): every code and ID is visibly synthetic
@@ -54,6 +55,7 @@ class DemoContext:
     layout: synthetic.Layout = field(default_factory=synthetic.Layout)
     homes: synthetic.HouseholdIndex | None = None
     users: dict[Role, tuple[str, str]] = field(default_factory=dict)  # role -> (username, password)
+    bank: tuple[str, str, str] | None = None  # (client id, institution code, HMAC secret)
 
     def username(self, role: Role) -> str:
         """The demo county keeps the names the README shows; another county (a test's own) gets names of its
@@ -77,6 +79,7 @@ class DemoReport:
     skipped: bool
     lines: list[str] = field(default_factory=list)
     users: dict[Role, tuple[str, str]] = field(default_factory=dict)
+    bank: tuple[str, str, str] | None = None
 
     def text(self) -> str:
         if self.skipped:
@@ -84,6 +87,10 @@ class DemoReport:
         out = [f"demo county {DEMO_COUNTY} {DEMO_COUNTY_NAME}:", *(f"  {line}" for line in self.lines)]
         out.append("users (shown once; change these passwords):")
         out += [f"  {role.value:<18} {name:<24} {password}" for role, (name, password) in self.users.items()]
+        if self.bank is not None:
+            client_id, institution, secret = self.bank
+            out.append("bank client (signs /bank/* requests, HMAC-SHA256 key = the secret's UTF-8 bytes; shown once):")
+            out.append(f"  client {client_id}  institution {institution}  secret {secret}")
         return "\n".join(out)
 
 
@@ -131,11 +138,24 @@ async def _users(ctx: DemoContext) -> str:
     return f"{len(ctx.users)} users, one per role"
 
 
+async def _bank(ctx: DemoContext) -> str:
+    """A machine client of the first township's credit coop (the institution its demo loans name), so the
+    bank API can be tried at once; its secret is printed with the users."""
+    township = ctx.townships[0]
+    client_id, institution = f"demo-coop-{township[:9]}", synthetic.coop_code(township)
+    secret = secrets.token_hex(32)
+    await postings.create_client(ctx.session, client_id=client_id, institution_code=institution, area_code=township,
+                                 secret=secret)
+    ctx.bank = (client_id, institution, secret)
+    return f"bank client {client_id} for {institution}"
+
+
 STEPS: list[tuple[str, Step]] = [
     ("areas", _areas),
     ("households", _households),
     ("loans", _loans),
     ("users", _users),
+    ("bank", _bank),
 ]
 
 
@@ -162,6 +182,7 @@ async def seed_demo(session: AsyncSession, *, seed: int = 2016, as_of: date | No
     for name, step in STEPS:
         report.lines.append(f"{name}: {await step(ctx)}")
     report.users = ctx.users
+    report.bank = ctx.bank
     await audit.record(
         session, SYSTEM, action="seed.demo", entity="area", entity_id=ctx.county, area_code=ctx.county,
         after={"seed": seed, "steps": [name for name, _ in STEPS]},

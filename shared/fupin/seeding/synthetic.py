@@ -357,7 +357,7 @@ def _loan_rows(
         loans.append((
             lid, village, township, homes.id(h), None, "household", purpose, purpose != "non_productive",
             principal, Decimal(yuan - paid), rng.choice(RATES), date.fromordinal(disbursed), date.fromordinal(due_on),
-            date.fromordinal(repaid) if repaid is not None else None, status, f"COOP-{township[:9]}",
+            date.fromordinal(repaid) if repaid is not None else None, status, coop_code(township),
             f"SYN-L{j:09d}", None, now, now,
         ))
     return loans, pays
@@ -432,3 +432,7 @@ async def analyze(session: AsyncSession) -> None:
     for table in ("area", "household", "household_member", "loan", "loan_repayment"):
         await session.execute(text(f"ANALYZE {table}"))
 
+
+def coop_code(township: str) -> str:
+    """The credit coop of a synthetic township: the institution its loans name and its bank client serves."""
+    return f"COOP-{township[:9]}"

@@ -46,6 +46,12 @@ class SubsidyRunCreate(FupinSchema):
 RunCreate = SubsidyRunCreate  # the short name importers use; the OpenAPI name must be unique
 
 
+class CountySubsidyRunsCreate(FupinSchema):
+    county_code: str = Field(pattern=r"^\d{6}000000$", examples=["520123000000"])
+    quarter: str = Field(pattern=r"^\d{4}Q[1-4]$", examples=["2026Q1"])
+    phase: Phase
+
+
 class SubsidyRunRead(FupinSchema):
     id: uuid.UUID
     area_code: str
@@ -107,3 +113,15 @@ class LoanSubsidy(FupinSchema):
     paid_amount: Money | None = None
     paid_on: Day | None = None
     run_id: uuid.UUID | None = None
+
+
+class CountySubsidyRuns(FupinSchema):
+    """What a county-level request started: the runs it created and those requested before it."""
+
+    county_code: str = Field(examples=["520123000000"])
+    quarter: str = Field(examples=["2026Q1"])
+    phase: str = Field(examples=["settlement"])
+    requested: list[SubsidyRunRead] = Field(description="Runs this call requested, one per township for now; "
+                                                        "follow each one's job at `GET /jobs?key=<job_key>`.")
+    already_requested: list[SubsidyRunRead] = Field(
+        description="Townships whose run for this quarter and phase existed before the call; left as they are.")

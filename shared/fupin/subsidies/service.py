@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fupin import jobs
 from fupin.areas import service as area_service
 from fupin.areas.codes import Level, county_of, level_of
-from fupin.areas.scope import in_scope, scoped, visible
+from fupin.areas.models import Area
+from fupin.areas.scope import in_scope, scoped, visible, within
 from fupin.audit import service as audit
 from fupin.auth.principal import Principal
 from fupin.calendar import Quarter, business_date
@@ -27,6 +28,7 @@ from fupin.subsidies.models import SubsidyPayout, SubsidyPolicy, SubsidyRun
 from fupin.subsidies.schemas import LoanSubsidy, Roster, RosterRow, RunRead
 
 PHASES = ("allocation", "preallocation", "settlement")
+PHASE_ZH = {"allocation": "资金拨付", "preallocation": "预拨", "settlement": "结算"}
 
 
 def job_key(phase: str, township: str, quarter: str) -> str:
@@ -140,10 +142,44 @@ async def request_run(
                                     triggered_by=principal.username)
     if not created:
         raise Conflict("subsidy.run_exists", f"{phase} for {township} {q} was already requested",
-                       f"{township} {q} 的{phase}已经申请过", extra={"run_id": str(run.id)})
+                       f"{township} {q} 的{PHASE_ZH[phase]}已经申请过", extra={"run_id": str(run.id)})
     await audit.record(session, principal, action="subsidy.run.request", entity="subsidy_run", entity_id=run.id,
                        area_code=township, after={"quarter": str(q), "phase": phase})
     return run
+
+
+async def request_county_runs(
+    session: AsyncSession, *, principal: Principal, county: str, quarter: str, phase: str
+) -> tuple[list[SubsidyRun], list[SubsidyRun]]:
+    """A whole county's quarter in one request (issue 14): (runs requested now, runs that existed before).
+
+    The settlement module's one entry point for a county-level call, so that how a county is run stays its
+    own business: today one run and one job per township, exactly what the per-township request and the
+    quarterly cron create (same keys, so neither duplicates the other). Townships already requested are
+    returned apart, not refused; 409 `subsidy.run_exists` only when every township was."""
+    if not visible(principal, county) or level_of(county) is not Level.county:
+        raise not_found("county")
+    await area_service.get_area(session, principal=principal, code=county)  # 404 unless it exists
+    q = Quarter.parse(quarter)
+    if phase == "settlement" and business_date() <= q.end:
+        raise RuleViolation("subsidy.quarter_not_ended", f"{q} has not ended; settle from {q.next().start}",
+                            f"{q} 尚未结束,{q.next().start} 起方可结算")
+    townships = (await session.scalars(
+        scoped(select(Area.code).where(Area.level == Level.township.value, within(Area.code, county)),
+               principal, Area.code).order_by(Area.code))).all()
+    requested: list[SubsidyRun] = []
+    existing: list[SubsidyRun] = []
+    for township in townships:
+        run, created = await ensure_run(session, township=township, quarter=q, phase=phase,
+                                        triggered_by=principal.username)
+        (requested if created else existing).append(run)
+    if not requested:
+        raise Conflict("subsidy.run_exists", f"{phase} for every township of {county} {q} was already requested",
+                       f"{county} {q} 各乡镇的{PHASE_ZH[phase]}均已申请过", extra={"county": county})
+    await audit.record(session, principal, action="subsidy.run.request_county", entity="area", entity_id=county,
+                       area_code=county, after={"quarter": str(q), "phase": phase,
+                                                "townships": [r.area_code for r in requested]})
+    return requested, existing
 
 
 def _view(run: SubsidyRun, job: jobs.JobRun | None) -> RunRead:

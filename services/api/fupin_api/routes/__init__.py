@@ -20,6 +20,7 @@ from fupin_api.routes import (
     ledger,
     loans,
     me,
+    meta,
     monitoring,
     pairing,
     pairing_activity,
@@ -56,4 +57,5 @@ ROUTERS: list[APIRouter] = [
     insurance.router,  # issue 17
     field.router,  # issue 20
     documents.router,  # issue 20
+    meta.router,  # issue 14
 ]

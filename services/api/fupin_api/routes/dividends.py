@@ -5,9 +5,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from fupin.auth.permissions import Perm
+from fupin.auth.permissions import Perm, allowed
 from fupin.auth.principal import Principal
-from fupin.dividends import queries, service
+from fupin.dividends import queries, rules, service
+from fupin.dividends.models import DividendHolding
 from fupin.dividends.schemas import (
     HoldingCreate,
     HoldingRead,
@@ -30,6 +31,11 @@ from fupin_api.routes.jobs import job_location_by_key
 
 router = APIRouter(route_class=WriteRoute, tags=["dividends"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _holding(holding: DividendHolding, principal: Principal) -> HoldingRead:
+    return HoldingRead.model_validate(holding).model_copy(update={"allowed_actions": rules.holding_actions(
+        holding.status, allowed(principal.role, Perm.dividend_write))})
 
 
 @router.post(
@@ -68,7 +74,7 @@ async def add_holding(
     pool_id: uuid.UUID, body: HoldingCreate, session: SessionDep, principal: Principal = Authorized(Perm.dividend_write)
 ) -> HoldingRead:
     holding = await service.add_holding(session, principal=principal, pool_id=pool_id, **body.model_dump())
-    return HoldingRead.model_validate(holding)
+    return _holding(holding, principal)
 
 
 @router.get(
@@ -82,7 +88,7 @@ async def list_holdings(
     status: HoldingStatusName | None = None,
 ) -> Page[HoldingRead]:
     rows = await service.list_holdings(session, principal=principal, pool_id=pool_id, status=status)
-    return Page[HoldingRead](items=[HoldingRead.model_validate(h) for h in rows])
+    return Page[HoldingRead](items=[_holding(h, principal) for h in rows])
 
 
 @router.post(
@@ -96,7 +102,7 @@ async def renew_holding(
     holding = await service.renew_holding(
         session, principal=principal, pool_id=pool_id, holding_id=holding_id, term_years=body.term_years
     )
-    return HoldingRead.model_validate(holding)
+    return _holding(holding, principal)
 
 
 @router.post(
@@ -111,7 +117,7 @@ async def redeem_holding(
     holding = await service.redeem_holding(
         session, principal=principal, pool_id=pool_id, holding_id=holding_id, in_kind=body.in_kind, on=body.on
     )
-    return HoldingRead.model_validate(holding)
+    return _holding(holding, principal)
 
 
 @router.post(

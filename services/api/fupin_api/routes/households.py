@@ -13,7 +13,7 @@ from fupin.areas.scope import visible
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.errors import RuleViolation, not_found
-from fupin.households import importer, queries, reads, service
+from fupin.households import importer, queries, reads, rules, service
 from fupin.households.schemas import (
     Category,
     Cause,
@@ -194,7 +194,8 @@ async def post_transition(
     principal: Principal = Authorized(Perm.household_transition),
 ) -> EventRead:
     ev = await service.transition(session, principal=principal, household_id=household_id, data=body)
-    return EventRead.model_validate(ev)
+    return EventRead.model_validate(ev).model_copy(
+        update={"allowed_actions": rules.allowed_steps(ev.to_status or "", principal.role)})
 
 
 @router.get("/households/{household_id}/transitions", summary="List the household's status transitions",

@@ -11,6 +11,7 @@ from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.calendar import Quarter
 from fupin.loans import approval, queries, reads, service
+from fupin.loans.models import LoanCertificate
 from fupin.loans.schemas import (
     ApplicationCreate,
     ApplicationRead,
@@ -39,7 +40,7 @@ from fupin.money import Day
 from fupin.schema import Page
 from fupin_api.deps import Authorized, Reader, Reading, SessionDep, json_response
 from fupin_api.idempotency import WriteRoute
-from fupin_api.params import CursorQ, LimitQ
+from fupin_api.params import CursorQ, LimitQ, TotalQ
 from fupin_api.problems import problem_responses
 
 router = APIRouter(route_class=WriteRoute, tags=["loans"])
@@ -118,13 +119,18 @@ async def get_holidays(year: Annotated[int, Query(ge=2000, le=2100)], session: S
     return HolidayYearRead(year=year, complete=complete, holidays=hol, workdays=work)
 
 
+def _certificate(cert: LoanCertificate, principal: Principal) -> CertificateRead:
+    return CertificateRead.model_validate(cert).model_copy(
+        update={"allowed_actions": service.certificate_actions(cert.status, principal.role)})
+
+
 @router.post("/loan-certificates", summary="Record the village committee's review for a loan certificate",
              response_model=CertificateRead, status_code=201, responses=problem_responses(403, 404, 409))
 async def review_certificate(body: CertificateReview, session: SessionDep,
                              principal: Principal = Authorized(Perm.loan_certificate_review)) -> CertificateRead:
     cert = await service.review_certificate(session, principal=principal, household_id=body.household_id,
                                             credit_rating=body.credit_rating, opinion=body.opinion, on=body.on)
-    return CertificateRead.model_validate(cert)
+    return _certificate(cert, principal)
 
 
 @router.post("/loan-certificates/{certificate_id}/issue", summary="Issue a reviewed loan certificate (credit coop)",
@@ -133,7 +139,7 @@ async def issue_certificate(certificate_id: uuid.UUID, body: CertificateIssue, s
                             principal: Principal = Authorized(Perm.loan_certificate_issue)) -> CertificateRead:
     cert = await service.issue_certificate(session, principal=principal, certificate_id=certificate_id,
                                            number=body.number, on=body.on)
-    return CertificateRead.model_validate(cert)
+    return _certificate(cert, principal)
 
 
 @router.get("/loan-certificates", summary="Loan certificates in your area", response_model=Page[CertificateRead],
@@ -143,7 +149,7 @@ async def list_certificates(session: SessionDep, principal: Principal = Authoriz
                             limit: Limit = 100, cursor: CursorQ = None) -> Page[CertificateRead]:
     rows, next_cursor = await service.list_certificates(session, principal=principal, status=status, limit=limit,
                                                         cursor=cursor)
-    return Page[CertificateRead](items=[CertificateRead.model_validate(c) for c in rows], next_cursor=next_cursor)
+    return Page[CertificateRead](items=[_certificate(c, principal) for c in rows], next_cursor=next_cursor)
 
 
 @router.get("/loan-certificates/{certificate_id}", summary="One loan certificate", response_model=CertificateRead,
@@ -151,7 +157,7 @@ async def list_certificates(session: SessionDep, principal: Principal = Authoriz
 async def get_certificate(certificate_id: uuid.UUID, session: SessionDep,
                           principal: Principal = Authorized(Perm.loan_read)) -> CertificateRead:
     cert = await service.get_certificate(session, principal=principal, certificate_id=certificate_id)
-    return CertificateRead.model_validate(cert)
+    return _certificate(cert, principal)
 
 
 @router.post("/loan-applications", summary="Submit a loan application (eligibility checked)",
@@ -173,12 +179,13 @@ async def list_applications(
     sort: Annotated[Literal["submitted_on", "preference", "amount"], Query(description=(
         "`submitted_on` oldest first; `preference` families with family-planning or veteran preference first, "
         "then oldest; `amount` largest first. Keep the same sort while following `next_cursor`."))] = "submitted_on",
-    limit: Limit = 100, cursor: CursorQ = None,
+    limit: Limit = 100, cursor: CursorQ = None, total: TotalQ = False,
 ) -> Page[ApplicationRead]:
-    rows, next_cursor = await approval.list_applications(
+    rows, next_cursor, count = await approval.list_applications(
         session, principal=principal, status=status, township_code=township, overdue=overdue, as_of=as_of, sort=sort,
-        limit=limit, cursor=cursor)
-    return Page[ApplicationRead](items=[ApplicationRead.model_validate(a) for a in rows], next_cursor=next_cursor)
+        limit=limit, cursor=cursor, total=total)
+    return Page[ApplicationRead](items=[ApplicationRead.model_validate(a) for a in rows], next_cursor=next_cursor,
+                                 total=count)
 
 
 @router.get("/loan-applications/{application_id}", summary="One application", response_model=ApplicationRead,

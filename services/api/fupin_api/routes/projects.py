@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fupin.auth.permissions import Perm
+from fupin.auth.permissions import Perm, allowed
 from fupin.auth.principal import Principal
-from fupin.projects import beneficiaries, funds, queries, service
+from fupin.projects import beneficiaries, funds, queries, rules, service
 from fupin.projects.models import Project
 from fupin.projects.schemas import (
     BeneficiariesCreate,
@@ -46,7 +46,13 @@ router = APIRouter(route_class=WriteRoute, tags=["projects"])
 AreaQ = Annotated[str | None, Query(pattern=r"^\d{12}$")]
 
 
-async def _read(session: AsyncSession, projects: list[Project]) -> list[ProjectRead]:
+def _moves(principal: Principal, status: str, suspended_from: str | None) -> list[str]:
+    if not allowed(principal.role, Perm.project_transition):
+        return []
+    return [s.value for s in rules.allowed_moves(Status(status), Status(suspended_from) if suspended_from else None)]
+
+
+async def _read(session: AsyncSession, principal: Principal, projects: list[Project]) -> list[ProjectRead]:
     extra = await service.details(session, projects)
     out = []
     for p in projects:
@@ -59,7 +65,7 @@ async def _read(session: AsyncSession, projects: list[Project]) -> list[ProjectR
                 budget_total=sum(d["budget"].values(), service.ZERO), status=p.status,
                 suspended_from=p.suspended_from, status_reason=p.status_reason, accepted_on=p.accepted_on,
                 acceptance_team=p.acceptance_team, acceptance_result=p.acceptance_result, final_paid=p.final_paid,
-                created_at=p.created_at,
+                created_at=p.created_at, allowed_actions=_moves(principal, p.status, p.suspended_from),
             )
         )
     return out
@@ -74,7 +80,7 @@ async def create_project(
 ) -> ProjectRead:
     project = await service.create_project(session, principal=principal, body=body)
     await session.refresh(project)
-    return (await _read(session, [project]))[0]
+    return (await _read(session, principal, [project]))[0]
 
 
 @router.get(
@@ -95,7 +101,7 @@ async def list_projects(
         session, principal=principal, area_code=area_code, year=year, kind=kind, status=status, limit=limit,
         after=cursor,
     )
-    items = await _read(session, rows)
+    items = await _read(session, principal, rows)
     return Page[ProjectRead](items=items, next_cursor=str(items[-1].id) if len(items) == limit else None)
 
 
@@ -104,7 +110,7 @@ async def get_project(
     project_id: uuid.UUID, session: SessionDep, principal: Principal = Authorized(Perm.project_read)
 ) -> ProjectRead:
     project = await service.get_project(session, principal=principal, project_id=project_id)
-    return (await _read(session, [project]))[0]
+    return (await _read(session, principal, [project]))[0]
 
 
 @router.post(
@@ -119,7 +125,9 @@ async def transition(
         session, principal=principal, project_id=project_id, to=body.to, on=body.on, reason=body.reason,
         acceptance_team=body.acceptance_team, acceptance_result=body.acceptance_result,
     )
-    return TransitionRead.model_validate(row)
+    project = await service.get_project(session, principal=principal, project_id=project_id)
+    return TransitionRead.model_validate(row).model_copy(
+        update={"allowed_actions": _moves(principal, project.status, project.suspended_from)})
 
 
 @router.get(

@@ -5,12 +5,22 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
+from fupin import logs
 from fupin.auth.permissions import Perm
 from fupin.auth.principal import Principal
 from fupin.schema import Page
 from fupin.subsidies import service
 from fupin.subsidies.roster_xlsx import XLSX, to_xlsx
-from fupin.subsidies.schemas import LoanSubsidy, PolicyCreate, PolicyRead, Roster, RunCreate, RunRead
+from fupin.subsidies.schemas import (
+    CountySubsidyRuns,
+    CountySubsidyRunsCreate,
+    LoanSubsidy,
+    PolicyCreate,
+    PolicyRead,
+    Roster,
+    RunCreate,
+    RunRead,
+)
 from fupin_api.deps import Authorized, SessionDep
 from fupin_api.idempotency import WriteRoute
 from fupin_api.params import CursorQ, LimitQ
@@ -53,6 +63,28 @@ async def request_run(
                                      phase=body.phase)
     await job_location_by_key(session, response, run.job_key)
     return RunRead.model_validate(run)
+
+
+@router.post(
+    "/subsidy-runs/county", summary="Request a quarter's runs for every township of a county in one call",
+    response_model=CountySubsidyRuns, status_code=202, responses=problem_responses(403, 404, 409),
+)
+async def request_county_runs(
+    body: CountySubsidyRunsCreate, session: SessionDep, response: Response,
+    principal: Principal = Authorized(Perm.subsidy_run_request),
+) -> CountySubsidyRuns:
+    """Starts the quarter's `phase` (allocation, preallocation or settlement) for every township of
+    `county_code`, which must lie in the caller's area (a township user gets 404). Townships whose run was
+    requested before (by hand or by the quarterly cron) are listed under `already_requested` and left alone;
+    409 `subsidy.run_exists` when that is every township, 422 `subsidy.quarter_not_ended` for a settlement
+    before the quarter is over. `Location` lists the jobs this call created (`/jobs?request_id=…`)."""
+    requested, existing = await service.request_county_runs(
+        session, principal=principal, county=body.county_code, quarter=body.quarter, phase=body.phase)
+    if (request_id := logs.current_request_id()) is not None:
+        response.headers["Location"] = f"/jobs?request_id={request_id}"
+    return CountySubsidyRuns(county_code=body.county_code, quarter=body.quarter, phase=body.phase,
+                             requested=[RunRead.model_validate(r) for r in requested],
+                             already_requested=[RunRead.model_validate(r) for r in existing])
 
 
 @router.get("/subsidy-runs", summary="Subsidy runs in your area", response_model=Page[RunRead],

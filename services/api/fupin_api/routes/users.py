@@ -12,7 +12,7 @@ from fupin.auth.schemas import UserCreate, UserRead, UserUpdate
 from fupin.schema import Page
 from fupin_api.deps import Authorized, SessionDep
 from fupin_api.idempotency import WriteRoute
-from fupin_api.params import CursorQ
+from fupin_api.params import CursorQ, TotalQ
 from fupin_api.problems import problem_responses
 
 router = APIRouter(route_class=WriteRoute, tags=["users"])
@@ -34,9 +34,11 @@ async def list_users(
     principal: Principal = Authorized(Perm.user_read),
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: CursorQ = None,
+    total: TotalQ = False,
 ) -> Page[UserRead]:
-    rows, next_cursor = await service.list_users(session, principal=principal, limit=limit, cursor=cursor)
-    return Page[UserRead](items=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor)
+    rows, next_cursor, count = await service.list_users(session, principal=principal, limit=limit, cursor=cursor,
+                                                        total=total)
+    return Page[UserRead](items=[UserRead.model_validate(u) for u in rows], next_cursor=next_cursor, total=count)
 
 
 @router.get("/users/{user_id}", summary="Get a user", response_model=UserRead, responses=problem_responses(403, 404))

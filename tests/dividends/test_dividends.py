@@ -286,7 +286,7 @@ class TestRedemptionAndMaturity:
         from datetime import datetime
 
         from fupin_worker.jobs.dividends import daily_maturity
-        from fupin_worker.schedule import SCHEDULE
+        from fupin_worker.kinds import SCHEDULE
 
         assert any(e.due is daily_maturity for e in SCHEDULE)
         due = daily_maturity(datetime(2022, 11, 23, 8, 0))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import random
 from datetime import date
 from typing import Any
 
+from openpyxl import Workbook
+
+from fupin.households.importer import HEADERS
 from fupin.households.rules import check_digit
 
 _seq = itertools.count(random.randint(0, 500) * 1000)
@@ -46,3 +50,33 @@ def household_body(village: str, *, members: list[dict[str, Any]] | None = None,
     }
     body.update(kw)
     return body
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def row(no: object, village: str, name: str, number: str, relation: str = "户主", **kw: Any) -> list[Any]:
+    """One roster row (the import's columns, in order), a plausible member with `kw` overriding columns."""
+    base = {
+        "户编号": no, "村代码": village, "地址": "一组", "贫困户属性": "一般贫困户", "主要致贫原因": "因病",
+        "其他致贫原因": "缺资金、缺技术", "人均纯收入": "2800.50", "计生户": "否", "退役军人": "否", "识别年度": 2016,
+        "姓名": name, "身份证号": number, "与户主关系": relation, "劳动能力": "普通劳动力", "完全民事行为能力": "是",
+        "在校生": "否", "健康状况": "健康", "残疾情况": "",
+    }
+    base.update(kw)
+    return [base[h] for h in HEADERS]
+
+
+def xlsx(rows: list[list[Any]]) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(HEADERS)
+    for r in rows:
+        ws.append(r)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+async def post_import(client: Any, headers: dict[str, str], rows: list[list[Any]]) -> Any:
+    return await client.post("/households/import", headers={**headers, "content-type": XLSX}, content=xlsx(rows))

@@ -11,35 +11,7 @@ from fupin.auth.roles import Role
 from fupin.households.importer import HEADERS
 from fupin.households.models import Household
 from tests.factories import new_county, token_for
-from tests.households.factories import id_number
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def row(no, village, name, number, relation="户主", **kw):
-    base = {
-        "户编号": no, "村代码": village, "地址": "一组", "贫困户属性": "一般贫困户", "主要致贫原因": "因病",
-        "其他致贫原因": "缺资金、缺技术", "人均纯收入": "2800.50", "计生户": "否", "退役军人": "否", "识别年度": 2016,
-        "姓名": name, "身份证号": number, "与户主关系": relation, "劳动能力": "普通劳动力", "完全民事行为能力": "是",
-        "在校生": "否", "健康状况": "健康", "残疾情况": "",
-    }
-    base.update(kw)
-    return [base[h] for h in HEADERS]
-
-
-def xlsx(rows):
-    wb = Workbook()
-    ws = wb.active
-    ws.append(HEADERS)
-    for r in rows:
-        ws.append(r)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-async def post_import(client, headers, rows):
-    return await client.post("/households/import", headers={**headers, "content-type": XLSX}, content=xlsx(rows))
+from tests.households.factories import XLSX, id_number, post_import, row
 
 
 class TestImport:

@@ -12,10 +12,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fupin.auth.models import User
+from fupin.auth.principal import SYSTEM
 from fupin.auth.roles import Role
 from fupin.households.models import Household
+from fupin.pairing import structure
 from fupin.settings import Settings
-from tests.factories import new_user, token_for
+from tests.factories import new_county, new_user, token_for
 
 _numbers = itertools.count(1)
 
@@ -87,3 +89,14 @@ async def pair(client: httpx.AsyncClient, headers: dict[str, str], cadre: str, h
                start: str = "2026-01-01", status: int = 201) -> dict[str, Any]:
     return await post(client, "/pairings", headers,
                       {"cadre_id": cadre, "household_id": household, "start_date": start}, status)
+
+
+async def county_with_cadres(sm: async_sessionmaker[AsyncSession], n: int) -> tuple[Any, uuid.UUID, list[uuid.UUID]]:
+    """A new county with one county-level helping unit and `n` cadres in it (no login users)."""
+    county = await new_county(sm)
+    async with sm() as s, s.begin():
+        unit = await structure.create_unit(s, principal=SYSTEM, area_code=county.code, name="县教育局", kind="bureau",
+                                         level="county", contact="")
+        cadres = [await structure.create_cadre(s, principal=SYSTEM, unit_id=unit.id, name=f"c{k}", level="county",
+                                             contact="", user_id=None) for k in range(n)]
+    return county, unit.id, [c.id for c in cadres]

@@ -12,22 +12,11 @@ from fupin.auth.principal import SYSTEM
 from fupin.errors import RuleViolation
 from fupin.pairing import service, structure
 from fupin.pairing.models import Pairing
-from tests.factories import new_county
-from tests.pairing.factories import make_household
-
-
-async def _county_with_cadres(sm, n: int):
-    county = await new_county(sm)
-    async with sm() as s, s.begin():
-        unit = await structure.create_unit(s, principal=SYSTEM, area_code=county.code, name="县教育局", kind="bureau",
-                                         level="county", contact="")
-        cadres = [await structure.create_cadre(s, principal=SYSTEM, unit_id=unit.id, name=f"c{k}", level="county",
-                                             contact="", user_id=None) for k in range(n)]
-    return county, unit.id, [c.id for c in cadres]
+from tests.pairing.factories import county_with_cadres, make_household
 
 
 async def test_handover_refusal_caught_by_the_caller_leaves_nothing_changed(owner_sessionmaker):
-    county, _, (old, ok, bad) = await _county_with_cadres(owner_sessionmaker, 3)
+    county, _, (old, ok, bad) = await county_with_cadres(owner_sessionmaker, 3)
     village = county.villages[county.townships[0]][0]
     h1 = uuid.UUID(await make_household(owner_sessionmaker, village))
     h2 = uuid.UUID(await make_household(owner_sessionmaker, village))

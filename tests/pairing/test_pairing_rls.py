@@ -8,25 +8,14 @@ from datetime import date
 from sqlalchemy import select, text
 
 from fupin.auth.principal import SYSTEM
-from fupin.pairing import service, structure
+from fupin.pairing import service
 from fupin.pairing.models import Cadre, HelpingUnit, Pairing
-from tests.factories import new_county
-from tests.pairing.factories import make_household
-
-
-async def _county_with_cadres(sm, n: int):
-    county = await new_county(sm)
-    async with sm() as s, s.begin():
-        unit = await structure.create_unit(s, principal=SYSTEM, area_code=county.code, name="县教育局", kind="bureau",
-                                         level="county", contact="")
-        cadres = [await structure.create_cadre(s, principal=SYSTEM, unit_id=unit.id, name=f"c{k}", level="county",
-                                             contact="", user_id=None) for k in range(n)]
-    return county, unit.id, [c.id for c in cadres]
+from tests.pairing.factories import county_with_cadres, make_household
 
 
 async def test_rls_hides_other_townships_pairings_and_other_counties_directory(owner_sessionmaker, app_sessionmaker):
-    county, unit_id, (c1,) = await _county_with_cadres(owner_sessionmaker, 1)
-    _, other_unit, _ = await _county_with_cadres(owner_sessionmaker, 1)
+    county, unit_id, (c1,) = await county_with_cadres(owner_sessionmaker, 1)
+    _, other_unit, _ = await county_with_cadres(owner_sessionmaker, 1)
     t_a, t_b = county.townships
     ha = uuid.UUID(await make_household(owner_sessionmaker, county.villages[t_a][0]))
     hb = uuid.UUID(await make_household(owner_sessionmaker, county.villages[t_b][1]))

@@ -85,17 +85,19 @@ def _findings() -> tuple[int, list[str]]:
     return checked, bad
 
 
-def test_every_domain_refusal_has_a_chinese_message_without_latin_words_except_codes():
+def test_every_domain_refusal_has_a_chinese_message_without_latin_words_except_codes() -> None:
     checked, bad = _findings()
     assert checked > 200, checked  # the scan really found the refusals
     assert not bad, "\n".join(bad)
 
 
-def test_the_scan_catches_a_latin_word_and_a_missing_message():
+def test_the_scan_catches_a_latin_word_and_a_missing_message() -> None:
     tree = ast.parse('RuleViolation("a.b", "en", "金额 too large")\nConflict("a.b", "en")\n'
                      'RuleViolation("a.b", "en", "请上传 .xlsx 文件,设置 TMPDIR,代码 bank.event_conflict")')
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     zh = [_zh_arg(c, ZH_INDEX, "message_zh") for c in calls]
     assert zh[1] is None
-    assert zh[0] is not None and _latin_words(zh[0]) == ["too", "large"]
-    assert zh[2] is not None and _latin_words(zh[2]) == []
+    assert zh[0] is not None
+    assert _latin_words(zh[0]) == ["too", "large"]
+    assert zh[2] is not None
+    assert _latin_words(zh[2]) == []

@@ -22,6 +22,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ask a child process to end, and kill it if it has not within 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def live_api(env: dict[str, str] | None = None, *, startup_timeout: float = 60) -> Iterator[str]:
     """Start `uvicorn fupin_api.asgi:app` with `env` added to this process's environment; yield its base URL."""
@@ -45,9 +55,4 @@ def live_api(env: dict[str, str] | None = None, *, startup_timeout: float = 60) 
             time.sleep(0.2)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)

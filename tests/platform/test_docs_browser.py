@@ -23,7 +23,7 @@ import pytest
 
 from fupin.auth.roles import Role
 from tests.factories import PASSWORD, new_county, new_user
-from tests.live import free_port, live_api
+from tests.live import free_port, live_api, stop
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium browser: apt-get install chromium")
@@ -93,12 +93,7 @@ def chromium() -> Iterator[int]:
         try:
             yield port
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 @contextlib.asynccontextmanager
